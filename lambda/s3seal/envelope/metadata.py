@@ -11,7 +11,7 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from .errors import MetadataError, NotEncryptedError, UnsupportedAlgorithmError
 from .suites import (
@@ -44,16 +44,13 @@ USER_METADATA_PREFIX = "x-amz-meta-"
 EMPTY_MATDESC = "{}"
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     """The two layouts s3seal writes."""
 
     V1 = "v1"
     """AES-256-CBC, ECB-wrapped data key: what Redshift ``COPY ... ENCRYPTED`` reads."""
     V2 = "v2"
     """AES-256-GCM, AES/GCM-wrapped data key: authenticated."""
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -100,7 +97,9 @@ class EnvelopeMetadata:
         meta = _normalise(metadata)
         has_v1, has_v2 = KEY_V1 in meta, KEY_V2 in meta
         if has_v1 and has_v2:
-            raise MetadataError(f"both {KEY_V1} and {KEY_V2} are present; the envelope is ambiguous")
+            raise MetadataError(
+                f"both {KEY_V1} and {KEY_V2} are present; the envelope is ambiguous"
+            )
         if not has_v1 and not has_v2:
             if V3_MARKER in meta:
                 raise UnsupportedAlgorithmError(

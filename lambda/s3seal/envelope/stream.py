@@ -17,7 +17,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import (
+    AEADDecryptionContext,
+    AEADEncryptionContext,
+    Cipher,
+    CipherContext,
+    algorithms,
+    modes,
+)
 
 from .errors import (
     AlreadyFinalizedError,
@@ -92,11 +99,11 @@ class Encryptor:
         material = _material or _DataKeyMaterial.fresh(content.iv_size)
         if fmt is Format.V1:
             wrapped = AES_ECB_WRAP.wrap(root_key, material.data_key, content)
-            mode: modes.Mode = modes.CBC(material.iv)
             wrap = AES_ECB_WRAP
         else:
-            wrapped = AES_GCM_WRAP.wrap_with_iv(root_key, material.data_key, content, material.wrap_iv)
-            mode = modes.GCM(material.iv)
+            wrapped = AES_GCM_WRAP.wrap_with_iv(
+                root_key, material.data_key, content, material.wrap_iv
+            )
             wrap = AES_GCM_WRAP
         self.metadata = EnvelopeMetadata(
             format=fmt,
@@ -107,7 +114,13 @@ class Encryptor:
             matdesc=describe(description),
             unencrypted_length=plaintext_length,
         )
-        self._cipher = Cipher(algorithms.AES(material.data_key), mode).encryptor()
+        aes = algorithms.AES(material.data_key)
+        self._gcm: AEADEncryptionContext | None = None
+        if fmt is Format.V1:
+            self._cipher: CipherContext = Cipher(aes, modes.CBC(material.iv)).encryptor()
+        else:
+            self._gcm = Cipher(aes, modes.GCM(material.iv)).encryptor()
+            self._cipher = self._gcm
         self._expected = plaintext_length
         self._seen = 0
         self._finished = False
@@ -118,6 +131,10 @@ class Encryptor:
         if self._expected is None:
             return None
         return self.metadata.content.ciphertext_length(self._expected)
+
+    @property
+    def finalized(self) -> bool:
+        return self._finished
 
     @property
     def plaintext_bytes(self) -> int:
@@ -134,7 +151,9 @@ class Encryptor:
                 f"the plaintext is longer than the announced {self._expected} bytes"
             )
         if self.metadata.content is AES_GCM and self._seen > GCM_MAX_PLAINTEXT:
-            raise PlaintextLengthError(f"V2 (AES-GCM) cannot encrypt more than {GCM_MAX_PLAINTEXT} bytes")
+            raise PlaintextLengthError(
+                f"V2 (AES-GCM) cannot encrypt more than {GCM_MAX_PLAINTEXT} bytes"
+            )
         # CBC with padding off buffers a partial block itself; padding is added in finalize, which
         # saves a copy of every chunk through a padder.
         return self._cipher.update(data)
@@ -148,21 +167,20 @@ class Encryptor:
             raise PlaintextLengthError(
                 f"the plaintext is {self._seen} bytes, not the announced {self._expected}"
             )
-        if self.metadata.format is Format.V1:
+        if self._gcm is None:
             pad = BLOCK_SIZE - self._seen % BLOCK_SIZE
             return self._cipher.update(bytes([pad]) * pad) + self._cipher.finalize()
-        tail = self._cipher.finalize()
-        tag: bytes = self._cipher.tag  # type: ignore[attr-defined]
-        return tail + tag
+        tail = self._gcm.finalize()
+        return tail + self._gcm.tag
 
     def complete_metadata(self) -> EnvelopeMetadata:
-        """The metadata with the plaintext length filled in, for writers that learn it at the end.
+        """The metadata, with the plaintext length filled in once ``finalize`` has run.
 
-        A single PUT can send metadata after the body is known; a multipart upload cannot, so its
-        metadata is ``metadata`` as it was at the start.
+        A single PUT or a local sidecar is written after the body, so it can carry the length even
+        when it was not known up front; a multipart upload sends ``metadata`` before the first part.
         """
         if not self._finished:
-            raise ValueError("complete_metadata() needs finalize() first")
+            return self.metadata
         return replace(self.metadata, unencrypted_length=self._seen)
 
 
@@ -175,14 +193,19 @@ class Decryptor:
     """
 
     def __init__(self, root_key: bytes, envelope: EnvelopeMetadata | Mapping[str, str]) -> None:
-        meta = envelope if isinstance(envelope, EnvelopeMetadata) else EnvelopeMetadata.parse(envelope)
+        meta = (
+            envelope if isinstance(envelope, EnvelopeMetadata) else EnvelopeMetadata.parse(envelope)
+        )
         data_key = meta.wrap.unwrap(root_key, meta.wrapped_key, meta.content)
         self.metadata = meta
         self._authenticated = meta.content.authenticated
+        aes = algorithms.AES(data_key)
+        self._gcm: AEADDecryptionContext | None = None
         if self._authenticated:
-            self._cipher = Cipher(algorithms.AES(data_key), modes.GCM(meta.iv)).decryptor()
+            self._gcm = Cipher(aes, modes.GCM(meta.iv)).decryptor()
+            self._cipher: CipherContext = self._gcm
         else:
-            self._cipher = Cipher(algorithms.AES(data_key), modes.CBC(meta.iv)).decryptor()
+            self._cipher = Cipher(aes, modes.CBC(meta.iv)).decryptor()
         # V2 holds back the last 16 bytes seen (they may be the tag); V1 the last block (it holds
         # the padding).
         self._held = b""
@@ -212,13 +235,13 @@ class Decryptor:
         if self._finished:
             raise AlreadyFinalizedError("finalize() called twice")
         self._finished = True
-        if self._authenticated:
+        if self._gcm is not None:
             if len(self._held) < GCM_TAG_SIZE:
                 raise TruncatedCiphertextError(
                     "the V2 body is shorter than its 16-byte authentication tag"
                 )
             try:
-                return self._cipher.finalize_with_tag(self._held)  # type: ignore[attr-defined, no-any-return]
+                return self._gcm.finalize_with_tag(self._held)
             except InvalidTag:
                 raise TamperedCiphertextError(
                     "the V2 authentication tag did not verify: the body or its metadata was "
@@ -249,7 +272,7 @@ def encrypt_chunks(encryptor: Encryptor, chunks: Iterable[bytes]) -> Iterator[by
 
 
 def decrypt_chunks(decryptor: Decryptor, chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Yield the plaintext of a ciphertext stream. V2: unverified until the iterator is exhausted."""
+    """Yield the plaintext of a ciphertext stream (V2: unverified until the iterator ends)."""
     for chunk in chunks:
         out = decryptor.update(chunk)
         if out:

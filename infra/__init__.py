@@ -1,0 +1,1 @@
+"""CDK constructs and the s3seal stack."""

@@ -1,0 +1,470 @@
+"""The operator CLI: ``s3seal keygen | encrypt | decrypt | inspect``.
+
+Exit codes: 0 success; 1 an AWS or file error; 2 usage or configuration; 3 a root-key error
+(invalid, wrong, or its secret unreadable); 4 a format or decryption error (metadata missing or
+malformed, body corrupt or tampered).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import mimetypes
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import boto3
+
+from . import __version__, progress, storage
+from .envelope import (
+    Decryptor,
+    Encryptor,
+    EnvelopeMetadata,
+    Format,
+    decrypt_chunks,
+    encrypt_chunks,
+    iter_parts,
+)
+from .envelope.metadata import ENVELOPE_NAMES
+from .errors import (
+    CiphertextError,
+    ConfigError,
+    MetadataError,
+    PlaintextLengthError,
+    RootKeyError,
+    S3SealError,
+)
+from .keys import (
+    SECRET_VERSION_FIELD,
+    RootKey,
+    generate_root_key,
+    root_key_from_env,
+    root_key_from_file,
+    root_key_from_secret,
+    store_root_key,
+)
+from .objects import is_s3_url, parse_s3_url
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_KEY = 3
+EXIT_CRYPTO = 4
+
+SIDECAR_SUFFIX = ".s3seal.json"
+STDIO = "-"
+_SPOOL_IN_MEMORY = 8 * storage.MiB
+
+
+def exit_code_for(exc: S3SealError) -> int:
+    if isinstance(exc, ConfigError):
+        return EXIT_USAGE
+    if isinstance(exc, RootKeyError):
+        return EXIT_KEY
+    if isinstance(exc, MetadataError | CiphertextError | PlaintextLengthError):
+        return EXIT_CRYPTO
+    return EXIT_FAILURE
+
+
+class Aws:
+    """boto3 clients built from the AWS-CLI-like options, created on first use."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self._region: str | None = args.region
+        self._profile: str | None = args.profile
+        # Without --endpoint-url, boto3 itself honours AWS_ENDPOINT_URL(_S3, ...).
+        self._endpoint_url: str | None = args.endpoint_url
+
+    @cached_property
+    def _session(self) -> boto3.Session:
+        return boto3.Session(region_name=self._region, profile_name=self._profile)
+
+    @cached_property
+    def s3(self) -> S3Client:
+        client: S3Client = self._session.client("s3", endpoint_url=self._endpoint_url)
+        return client
+
+    @cached_property
+    def secrets(self) -> SecretsManagerClient:
+        client: SecretsManagerClient = self._session.client(
+            "secretsmanager", endpoint_url=self._endpoint_url
+        )
+        return client
+
+
+# --- root key ---------------------------------------------------------------------------------
+
+
+def _root_key(
+    args: argparse.Namespace, aws: Aws, envelope: EnvelopeMetadata | None = None
+) -> RootKey:
+    if args.key_secret:
+        # Decrypt with the secret version that wrapped this object's data key when it says so.
+        version = envelope.description.get(SECRET_VERSION_FIELD) if envelope else None
+        return root_key_from_secret(aws.secrets, args.key_secret, version)
+    if args.key_file:
+        return root_key_from_file(args.key_file)
+    return root_key_from_env(os.environ)
+
+
+# --- sources ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    name: str
+    chunks: Iterator[bytes]
+    size: int | None
+    metadata: dict[str, str] | None
+    """Envelope metadata: the object's user metadata, or the sidecar's contents."""
+    content_type: str | None = None
+
+
+def _open_source(spec: str, aws: Aws, sidecar: str | None, *, envelope: bool) -> Source:
+    """Open SRC. With ``envelope``, also find its envelope metadata (object metadata or sidecar)."""
+    if is_s3_url(spec):
+        reader = storage.open_object(aws.s3, parse_s3_url(spec))
+        metadata = _read_sidecar(sidecar) if sidecar else reader.metadata
+        return Source(spec, reader.chunks, reader.content_length, metadata, reader.content_type)
+    if spec == STDIO:
+        meta = _read_sidecar(sidecar) if sidecar and envelope else None
+        return Source("stdin", _read_chunks(sys.stdin.buffer), None, meta)
+    try:
+        handle = Path(spec).open("rb")  # noqa: SIM115 (closed by _read_chunks when drained)
+        size = os.fstat(handle.fileno()).st_size
+    except OSError as exc:
+        raise S3SealError(f"cannot read {spec}: {exc.strerror}") from None
+    meta = None
+    if envelope:
+        sidecar_path = sidecar or spec + SIDECAR_SUFFIX
+        meta = _read_sidecar(sidecar_path) if Path(sidecar_path).exists() else None
+    return Source(spec, _read_chunks(handle, close=True), size, meta, mimetypes.guess_type(spec)[0])
+
+
+def _read_chunks(handle: IO[bytes], close: bool = False) -> Iterator[bytes]:
+    try:
+        while chunk := handle.read(storage.CHUNK_SIZE):
+            yield chunk
+    finally:
+        if close:
+            handle.close()
+
+
+def _read_sidecar(path: str) -> dict[str, str]:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise MetadataError(f"cannot read metadata file {path}: {exc.strerror}") from None
+    except ValueError:
+        raise MetadataError(f"metadata file {path} is not valid JSON") from None
+    # Also accept {"metadata": {...}}, the layout of the test vectors' JSON files.
+    if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict):
+        doc = doc["metadata"]
+    if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
+        raise MetadataError(f"metadata file {path} must be a JSON object of strings")
+    return doc
+
+
+# --- sinks ------------------------------------------------------------------------------------
+
+
+def _write_local(
+    path: str, chunks: Iterator[bytes], sidecar: tuple[str, Callable[[], Mapping[str, str]]] | None
+) -> None:
+    """Write to temporary files beside the targets and rename them into place only on success."""
+    target = Path(path)
+    written: list[Path] = []
+    try:
+        body_tmp = _temp_beside(target)
+        written.append(body_tmp)
+        with body_tmp.open("wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        if sidecar is not None:
+            side_path, metadata = sidecar
+            side_tmp = _temp_beside(Path(side_path))
+            written.append(side_tmp)
+            side_tmp.write_text(_sidecar_text(metadata()), encoding="utf-8")
+            os.replace(side_tmp, side_path)
+        os.replace(body_tmp, target)
+        written.clear()
+    except OSError as exc:
+        raise S3SealError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        for leftover in written:
+            with suppress(OSError):
+                leftover.unlink()
+
+
+def _sidecar_text(metadata: Mapping[str, str]) -> str:
+    return json.dumps(dict(metadata), indent=1, sort_keys=True) + "\n"
+
+
+def _temp_beside(target: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _write_stdout(chunks: Iterator[bytes]) -> None:
+    """Emit nothing until the whole stream succeeded: spool, then copy to stdout."""
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+        for chunk in chunks:
+            spool.write(chunk)
+        spool.seek(0)
+        out = sys.stdout.buffer
+        while chunk := spool.read(storage.CHUNK_SIZE):
+            out.write(chunk)
+        out.flush()
+
+
+def _write(
+    dst: str,
+    aws: Aws,
+    chunks: Iterator[bytes],
+    *,
+    part_size: int,
+    content_type: str | None,
+    envelope: Callable[[], Mapping[str, str]] | None = None,
+    sidecar: str | None = None,
+) -> None:
+    """Write DST. ``envelope`` (encrypt only) goes to S3 metadata or to the sidecar file."""
+    if is_s3_url(dst):
+        ref = parse_s3_url(dst)
+        parts = iter_parts(chunks, part_size)
+        storage.upload(
+            aws.s3, ref.bucket, ref.key, parts, envelope or dict, content_type=content_type
+        )
+    elif dst == STDIO:
+        _write_stdout(chunks)
+        if envelope is not None and sidecar:
+            Path(sidecar).write_text(_sidecar_text(envelope()), encoding="utf-8")
+    else:
+        side = (sidecar or dst + SIDECAR_SUFFIX, envelope) if envelope is not None else None
+        _write_local(dst, chunks, side)
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def cmd_keygen(args: argparse.Namespace, aws: Aws) -> int:
+    key = generate_root_key()
+    if not args.secret_id:
+        print(key)
+        return EXIT_OK
+    arn, version = store_root_key(aws.secrets, args.secret_id, key)
+    print(json.dumps({"ARN": arn, "VersionId": version}))
+    return EXIT_OK
+
+
+def cmd_encrypt(args: argparse.Namespace, aws: Aws) -> int:
+    _check_paths(args)
+    if args.dst == STDIO and not args.metadata:
+        raise ConfigError("writing ciphertext to stdout needs --metadata FILE for the envelope")
+    root = _root_key(args, aws)
+    source = _open_source(args.src, aws, sidecar=None, envelope=False)
+    encryptor = Encryptor(
+        root.material, args.format, description=root.description(), plaintext_length=source.size
+    )
+    chunks = encrypt_chunks(encryptor, progress.track(source.chunks, source.size, "encrypting"))
+    # An S3 source's own user metadata travels with it; the envelope's names are ours to set.
+    kept = {k: v for k, v in (source.metadata or {}).items() if k not in ENVELOPE_NAMES}
+    _write(
+        args.dst,
+        aws,
+        chunks,
+        part_size=storage.choose_part_size(source.size, args.part_size_mib * storage.MiB),
+        content_type=source.content_type,
+        envelope=lambda: kept | encryptor.complete_metadata().to_metadata(),
+        sidecar=args.metadata,
+    )
+    return EXIT_OK
+
+
+def cmd_decrypt(args: argparse.Namespace, aws: Aws) -> int:
+    _check_paths(args)
+    source = _open_source(args.src, aws, sidecar=args.metadata, envelope=True)
+    if source.metadata is None:
+        raise MetadataError(
+            f"no envelope metadata: expected {args.src}{SIDECAR_SUFFIX} or --metadata FILE"
+        )
+    envelope = EnvelopeMetadata.parse(source.metadata)
+    root = _root_key(args, aws, envelope)
+    decryptor = Decryptor(root.material, envelope)
+    chunks = decrypt_chunks(decryptor, progress.track(source.chunks, source.size, "decrypting"))
+    _write(
+        args.dst,
+        aws,
+        chunks,
+        part_size=storage.choose_part_size(source.size, args.part_size_mib * storage.MiB),
+        content_type=source.content_type,
+    )
+    return EXIT_OK
+
+
+def cmd_inspect(args: argparse.Namespace, aws: Aws) -> int:
+    if is_s3_url(args.src):
+        head = storage.head_object(aws.s3, parse_s3_url(args.src))
+        stored: int | None = head["ContentLength"]
+        metadata = _read_sidecar(args.metadata) if args.metadata else dict(head.get("Metadata", {}))
+    else:
+        sidecar = args.metadata or args.src + SIDECAR_SUFFIX
+        metadata = _read_sidecar(sidecar)
+        stored = Path(args.src).stat().st_size if Path(args.src).exists() else None
+    report = describe_envelope(EnvelopeMetadata.parse(metadata), stored)
+    report = {"object": args.src} | report
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        width = max(len(k) for k in report)
+        for name, value in report.items():
+            shown = json.dumps(value) if isinstance(value, dict) else value
+            print(f"{name + ':':<{width + 2}}{shown}")
+    return EXIT_OK
+
+
+def describe_envelope(meta: EnvelopeMetadata, stored_bytes: int | None) -> dict[str, Any]:
+    """What an envelope says, without the key: for ``inspect``."""
+    key_bits = {48: 256, 32: 128, 60: 256, 44: 128, 40: 256, 24: 128}.get(len(meta.wrapped_key))
+    report: dict[str, Any] = {
+        "format": meta.format.value,
+        "content_algorithm": meta.content.cek_alg,
+        "key_wrap_algorithm": meta.wrap.wrap_alg,
+        "data_key_bits": key_bits,
+        "iv_bytes": len(meta.iv),
+        "authenticated": meta.content.authenticated,
+        "redshift_copy_encrypted": meta.format is Format.V1,
+        "matdesc": meta.description,
+        "stored_bytes": stored_bytes,
+        "declared_plaintext_bytes": meta.unencrypted_length,
+    }
+    if stored_bytes is not None:
+        if meta.content.authenticated:
+            report["plaintext_bytes"] = stored_bytes - meta.content.tag_size
+        else:
+            report["plaintext_bytes"] = f"{max(stored_bytes - 16, 0)}..{max(stored_bytes - 1, 0)}"
+    return report
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    if args.src == args.dst and args.src != STDIO:
+        raise ConfigError("SRC and DST are the same; s3seal never overwrites its input")
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="s3seal",
+        description="Envelope-encrypt files and S3 objects in the Amazon S3 client-side "
+        "encryption format (V1 is what Redshift COPY ... ENCRYPTED reads).",
+        epilog="Exit codes: 0 ok, 1 AWS/file error, 2 usage, 3 root-key error, "
+        "4 format/decryption error.",
+    )
+    parser.add_argument("--version", action="version", version=f"s3seal {__version__}")
+    aws = argparse.ArgumentParser(add_help=False)
+    group = aws.add_argument_group("AWS")
+    group.add_argument(
+        "--endpoint-url",
+        help="S3/Secrets Manager endpoint (default: AWS; honours AWS_ENDPOINT_URL)",
+    )
+    group.add_argument("--region", help="AWS region (default: the SDK's configuration)")
+    group.add_argument("--profile", help="AWS named profile")
+    keys = argparse.ArgumentParser(add_help=False)
+    source = keys.add_argument_group("root key (default: $S3SEAL_ROOT_KEY, base64)")
+    one = source.add_mutually_exclusive_group()
+    one.add_argument(
+        "--key-secret",
+        metavar="SECRET_ID",
+        help="Secrets Manager secret holding the base64 root key",
+    )
+    one.add_argument("--key-file", metavar="PATH", help="file holding the base64 root key")
+    io = argparse.ArgumentParser(add_help=False)
+    io.add_argument("src", metavar="SRC", help="local path, - for stdin, or s3://bucket/key")
+    io.add_argument("dst", metavar="DST", help="local path, - for stdout, or s3://bucket/key")
+    io.add_argument(
+        "--metadata",
+        metavar="FILE",
+        help=f"envelope metadata file (default for local files: PATH{SIDECAR_SUFFIX})",
+    )
+    io.add_argument(
+        "--part-size-mib",
+        type=_positive_int,
+        default=storage.DEFAULT_PART_SIZE // storage.MiB,
+        help="multipart part size for s3:// destinations (default: %(default)s)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    keygen = commands.add_parser("keygen", parents=[aws], help="generate a root key")
+    keygen.add_argument(
+        "--secret-id",
+        metavar="NAME",
+        help="store it in this Secrets Manager secret (created, or given a new version) "
+        "and print only its ARN and version",
+    )
+    keygen.set_defaults(run=cmd_keygen)
+
+    encrypt = commands.add_parser("encrypt", parents=[io, keys, aws], help="encrypt SRC to DST")
+    encrypt.add_argument(
+        "--format",
+        choices=[f.value for f in Format],
+        default=Format.V1.value,
+        help="v1: Redshift COPY ENCRYPTED (default); v2: AES-GCM, tamper-evident",
+    )
+    encrypt.set_defaults(run=cmd_encrypt)
+
+    decrypt = commands.add_parser("decrypt", parents=[io, keys, aws], help="decrypt SRC to DST")
+    decrypt.set_defaults(run=cmd_decrypt)
+
+    inspect = commands.add_parser(
+        "inspect", parents=[aws], help="show an object's envelope (no key needed)"
+    )
+    inspect.add_argument(
+        "src", metavar="SRC", help="s3://bucket/key, or a local file with its sidecar"
+    )
+    inspect.add_argument("--metadata", metavar="FILE", help="envelope metadata file")
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.set_defaults(run=cmd_inspect)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    subject = " ".join(part for part in (args.command, getattr(args, "src", "")) if part)
+    try:
+        code: int = args.run(args, Aws(args))
+    except S3SealError as exc:
+        print(f"s3seal: {subject}: {exc}", file=sys.stderr)
+        return exit_code_for(exc)
+    except KeyboardInterrupt:
+        print("s3seal: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_FAILURE
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Every exception s3seal raises on purpose: the envelope's hierarchy plus the I/O layers' errors.
+
+AWS errors are translated where their meaning is known (``storage`` for S3, ``keys`` for Secrets
+Manager); callers above see only these types.
+"""
+
+from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .envelope.errors import (
+    AlreadyFinalizedError,
+    CiphertextError,
+    InvalidRootKeyError,
+    MetadataError,
+    NotEncryptedError,
+    PlaintextLengthError,
+    RootKeyError,
+    S3SealError,
+    TamperedCiphertextError,
+    TruncatedCiphertextError,
+    UnsupportedAlgorithmError,
+    WrongRootKeyError,
+)
+
+
+class ConfigError(S3SealError):
+    """A setting (command-line option, environment variable) is missing or invalid."""
+
+
+class SecretError(RootKeyError):
+    """The root key's secret could not be read or written in Secrets Manager."""
+
+
+class StorageError(S3SealError):
+    """An S3 request failed."""
+
+
+class ObjectNotFoundError(StorageError):
+    """The object (or the named version of it) does not exist."""
+
+
+def aws_error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ClientError (None for anything else)."""
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code")
+        return str(code) if code is not None else None
+    return None
+
+
+def aws_reason(exc: ClientError | BotoCoreError) -> str:
+    """A one-line reason for an AWS failure: its error code and message, nothing else."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
+    return str(exc)
+
+
+__all__ = [
+    "AlreadyFinalizedError",
+    "CiphertextError",
+    "ConfigError",
+    "InvalidRootKeyError",
+    "MetadataError",
+    "NotEncryptedError",
+    "ObjectNotFoundError",
+    "PlaintextLengthError",
+    "RootKeyError",
+    "S3SealError",
+    "SecretError",
+    "StorageError",
+    "TamperedCiphertextError",
+    "TruncatedCiphertextError",
+    "UnsupportedAlgorithmError",
+    "WrongRootKeyError",
+    "aws_error_code",
+    "aws_reason",
+]

@@ -1,0 +1,127 @@
+"""Root keys: parse and validate them, generate them, read and write them in Secrets Manager.
+
+A root key is standard base64 of exactly 32 random bytes (44 characters ending in one ``=``);
+nothing else is accepted. Key material never appears in a message, a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .envelope import ROOT_KEY_SIZE
+from .errors import ConfigError, InvalidRootKeyError, SecretError, aws_error_code, aws_reason
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+ROOT_KEY_ENV = "S3SEAL_ROOT_KEY"
+ROOT_KEY_B64_LENGTH = 44
+# Materials-description entries that name the secret version that wrapped a data key, so a
+# reader can fetch that exact version and a loader can group objects by key.
+SECRET_ARN_FIELD = "s3seal:secret-arn"  # noqa: S105 (a field name, not a secret)
+SECRET_VERSION_FIELD = "s3seal:secret-version"  # noqa: S105 (a field name)
+
+
+@dataclass(frozen=True)
+class RootKey:
+    """A validated 256-bit root key and, when it came from Secrets Manager, where from."""
+
+    material: bytes = field(repr=False)
+    secret_arn: str | None = None
+    secret_version: str | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.material) != ROOT_KEY_SIZE:
+            raise InvalidRootKeyError(f"a root key must be {ROOT_KEY_SIZE} bytes")
+
+    def description(self) -> dict[str, str]:
+        """The materials description to record with objects this key wraps."""
+        if self.secret_arn is None or self.secret_version is None:
+            return {}
+        return {SECRET_ARN_FIELD: self.secret_arn, SECRET_VERSION_FIELD: self.secret_version}
+
+
+def generate_root_key() -> str:
+    """A fresh root key, base64-encoded."""
+    return base64.b64encode(os.urandom(ROOT_KEY_SIZE)).decode("ascii")
+
+
+def parse_root_key(text: str | bytes, *, source: str) -> bytes:
+    """Decode a base64 root key; ``source`` names where it came from, for the error message."""
+    raw = text.encode("ascii", "replace") if isinstance(text, str) else text
+    raw = raw.strip()
+    try:
+        if len(raw) != ROOT_KEY_B64_LENGTH:
+            raise ValueError
+        material = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRootKeyError(
+            f"{source} is not a root key: expected standard base64 of exactly {ROOT_KEY_SIZE} "
+            f"bytes ({ROOT_KEY_B64_LENGTH} characters, as 's3seal keygen' prints)"
+        ) from None
+    return material
+
+
+def root_key_from_file(path: str | Path) -> RootKey:
+    try:
+        text = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read key file {path}: {exc.strerror}") from None
+    return RootKey(parse_root_key(text, source=f"key file {path}"))
+
+
+def root_key_from_env(environ: Mapping[str, str]) -> RootKey:
+    value = environ.get(ROOT_KEY_ENV)
+    if not value:
+        raise ConfigError(f"no root key: {ROOT_KEY_ENV} is not set")
+    return RootKey(parse_root_key(value, source=f"${ROOT_KEY_ENV}"))
+
+
+def root_key_from_secret(
+    client: SecretsManagerClient, secret_id: str, version_id: str | None = None
+) -> RootKey:
+    """Read the root key from a secret (its current version, or ``version_id``)."""
+    kwargs: dict[str, str] = {"SecretId": secret_id}
+    if version_id:
+        kwargs["VersionId"] = version_id
+    where = f"secret {secret_id}" + (f" version {version_id}" if version_id else "")
+    try:
+        response = client.get_secret_value(**kwargs)
+    except (ClientError, BotoCoreError) as exc:
+        raise SecretError(f"cannot read {where}: {aws_reason(exc)}") from None
+    text = response.get("SecretString")
+    if text is None:
+        raise InvalidRootKeyError(f"{where} holds binary data; s3seal expects a base64 string")
+    material = parse_root_key(text, source=where)
+    return RootKey(material, response["ARN"], response["VersionId"])
+
+
+def store_root_key(client: SecretsManagerClient, secret_id: str, key_b64: str) -> tuple[str, str]:
+    """Create ``secret_id`` holding ``key_b64``, or add it as the secret's new current version.
+
+    Returns (ARN, version id).
+    """
+    parse_root_key(key_b64, source="the new key")
+    try:
+        try:
+            created = client.create_secret(
+                Name=secret_id,
+                SecretString=key_b64,
+                Description="s3seal root key (base64 of 32 bytes)",
+            )
+            return created["ARN"], created["VersionId"]
+        except ClientError as exc:
+            if aws_error_code(exc) != "ResourceExistsException":
+                raise
+        updated = client.put_secret_value(SecretId=secret_id, SecretString=key_b64)
+        return updated["ARN"], updated["VersionId"]
+    except (ClientError, BotoCoreError) as exc:
+        raise SecretError(f"cannot write secret {secret_id}: {aws_reason(exc)}") from None
