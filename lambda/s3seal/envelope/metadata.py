@@ -162,8 +162,11 @@ def _normalise(metadata: Mapping[str, str]) -> dict[str, str]:
     for name, value in metadata.items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise MetadataError("envelope metadata names and values must be strings")
-        key = name.lower()
-        key = key.removeprefix(USER_METADATA_PREFIX)
+        key = name.lower().removeprefix(USER_METADATA_PREFIX)
+        if out.get(key, value) != value:
+            # Two spellings of one name with different values: which one is meant is unknowable,
+            # and guessing could pick an attacker's key or IV.
+            raise MetadataError(f"{key} is given twice with different values")
         out[key] = value
     return out
 
