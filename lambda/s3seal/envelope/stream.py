@@ -286,21 +286,31 @@ def iter_parts(chunks: Iterable[bytes], part_size: int) -> Iterator[bytes]:
     """Re-cut a byte stream into parts of exactly ``part_size`` bytes; the last one may be shorter.
 
     ``part_size`` must be a multiple of the AES block size, so that every part but the last ends on
-    a block boundary of the CBC chain. Yields at least one (possibly empty) part. Memory: at most
-    ``part_size`` plus one incoming chunk.
+    a block boundary of the CBC chain. Yields at least one (possibly empty) part. Memory: the
+    pieces of one part plus the part being yielded, about ``2 x part_size``.
     """
     if part_size <= 0 or part_size % BLOCK_SIZE:
         raise ValueError(f"part_size must be a positive multiple of {BLOCK_SIZE}")
-    buffer = bytearray()
+    # Pieces are joined once per part: growing and trimming one bytearray instead copies every
+    # byte twice and lets the allocator's peak creep up to ~3.5 parts (bench/ measured both).
+    pending: list[bytes | memoryview] = []
+    pending_size = 0
     emitted = False
     for chunk in chunks:
-        buffer += chunk
-        while len(buffer) >= part_size:
-            yield bytes(buffer[:part_size])
-            del buffer[:part_size]
-            emitted = True
-    if buffer or not emitted:
-        yield bytes(buffer)
+        # A caller may reuse a mutable buffer for its next chunk; bytes are safe to hold on to.
+        view = memoryview(chunk if isinstance(chunk, bytes) else bytes(chunk))
+        while pending_size + len(view) >= part_size:
+            take = part_size - pending_size
+            pending.append(view[:take])
+            view = view[take:]
+            # Yielded without keeping a reference here, so the consumer's drop frees it.
+            yield b"".join(pending)
+            pending, pending_size, emitted = [], 0, True
+        if view:
+            pending.append(view)
+            pending_size += len(view)
+    if pending or not emitted:
+        yield b"".join(pending)
 
 
 def encrypt_bytes(
