@@ -40,6 +40,26 @@ class ObjectNotFoundError(StorageError):
     """The object (or the named version of it) does not exist."""
 
 
+class ConditionFailedError(StorageError):
+    """A conditional request found the object changed (HTTP 412, or 409 for racing writes)."""
+
+
+class VerificationError(StorageError):
+    """A staged object is not what was written; the plaintext is kept."""
+
+
+class EventError(S3SealError):
+    """An event the function cannot read: malformed, or of an unknown shape."""
+
+
+class ObjectTooLargeError(S3SealError):
+    """The object exceeds MAX_OBJECT_BYTES or cannot be encrypted in the invocation's time."""
+
+
+class DeadlineError(S3SealError):
+    """The invocation ran out of time mid-object; the upload was aborted, the plaintext kept."""
+
+
 def aws_error_code(exc: BaseException) -> str | None:
     """The AWS error code of a botocore ClientError (None for anything else)."""
     if isinstance(exc, ClientError):
@@ -59,11 +79,15 @@ def aws_reason(exc: ClientError | BotoCoreError) -> str:
 __all__ = [
     "AlreadyFinalizedError",
     "CiphertextError",
+    "ConditionFailedError",
     "ConfigError",
+    "DeadlineError",
+    "EventError",
     "InvalidRootKeyError",
     "MetadataError",
     "NotEncryptedError",
     "ObjectNotFoundError",
+    "ObjectTooLargeError",
     "PlaintextLengthError",
     "RootKeyError",
     "S3SealError",
@@ -72,6 +96,7 @@ __all__ = [
     "TamperedCiphertextError",
     "TruncatedCiphertextError",
     "UnsupportedAlgorithmError",
+    "VerificationError",
     "WrongRootKeyError",
     "aws_error_code",
     "aws_reason",

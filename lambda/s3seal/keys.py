@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .envelope import ROOT_KEY_SIZE
@@ -125,3 +128,52 @@ def store_root_key(client: SecretsManagerClient, secret_id: str, key_b64: str) -
         return updated["ARN"], updated["VersionId"]
     except (ClientError, BotoCoreError) as exc:
         raise SecretError(f"cannot write secret {secret_id}: {aws_reason(exc)}") from None
+
+
+class _VersionedSecretsProvider(SecretsProvider):
+    """Powertools' secrets provider, keeping the secret's ARN and version id with its value.
+
+    The version id is what ``x-amz-matdesc`` records, so it must come from the same
+    ``GetSecretValue`` call as the key itself.
+    """
+
+    def _get(self, name: str, **sdk_options: Any) -> str:
+        sdk_options["SecretId"] = name
+        response = self.client.get_secret_value(**sdk_options)
+        return json.dumps(
+            {
+                "arn": response["ARN"],
+                "version": response["VersionId"],
+                "value": response.get("SecretString"),
+            }
+        )
+
+
+class CachedRootKey:
+    """The current root key of one secret, fetched at most once per ``max_age`` seconds.
+
+    Calling it returns a validated RootKey; a secret that does not hold a valid key raises
+    InvalidRootKeyError (never showing the value), an unreadable one SecretError.
+    """
+
+    def __init__(
+        self, secret_id: str, max_age: int, client: SecretsManagerClient | None = None
+    ) -> None:
+        self.secret_id = secret_id
+        self._max_age = max_age
+        self._provider = _VersionedSecretsProvider(boto3_client=client)
+
+    def __call__(self) -> RootKey:
+        try:
+            raw = self._provider.get(self.secret_id, max_age=self._max_age)
+        except GetParameterError as exc:
+            raise SecretError(f"cannot read secret {self.secret_id}: {exc}") from None
+        doc = json.loads(str(raw))
+        where = f"secret {self.secret_id} version {doc['version']}"
+        if doc["value"] is None:
+            raise InvalidRootKeyError(f"{where} holds binary data; s3seal expects a base64 string")
+        return RootKey(parse_root_key(doc["value"], source=where), doc["arn"], doc["version"])
+
+    def invalidate(self) -> None:
+        """Forget the cached key (after the secret was found invalid, say)."""
+        self._provider.clear_cache()  # type: ignore[no-untyped-call]

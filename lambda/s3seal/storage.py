@@ -1,20 +1,29 @@
 """S3 reads and writes, streamed; the boundary where S3 errors become s3seal errors.
 
-Memory: a read holds one chunk (``CHUNK_SIZE``); a write holds at most two parts
-(``2 x part_size``): the part being sent and the next one, read ahead to decide between a single
-PUT and a multipart upload.
+Memory: a read holds one chunk (``CHUNK_SIZE``). A write holds the parts being uploaded
+(``parts_in_flight``) plus the one being assembled and the next read ahead, so at most
+``part_size x (parts_in_flight + 2)`` bytes of object data: enforced by waiting for the oldest
+part before a new one is submitted, never by hoping the network keeps up.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import ObjectNotFoundError, StorageError, aws_error_code, aws_reason
+from .errors import (
+    ConditionFailedError,
+    ObjectNotFoundError,
+    StorageError,
+    aws_error_code,
+    aws_reason,
+)
 from .objects import ObjectRef
 
 if TYPE_CHECKING:
@@ -31,6 +40,9 @@ MAX_PARTS = 10_000
 DEFAULT_PART_SIZE = 16 * MiB
 
 _NOT_FOUND = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404", "NotFound"})
+# 412: an If-Match / If-None-Match did not hold; 409: S3 refused one of two racing conditional
+# writes. Either way the caller must look again before deciding.
+_CONDITION_FAILED = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
 
 
 @dataclass
@@ -64,16 +76,31 @@ def choose_part_size(object_size: int | None, requested: int) -> int:
 def translate(exc: ClientError | BotoCoreError, action: str, target: object) -> StorageError:
     """An S3 failure as the s3seal error that says what it means."""
     reason = aws_reason(exc)
-    if aws_error_code(exc) in _NOT_FOUND:
+    code = aws_error_code(exc)
+    if code in _NOT_FOUND:
         return ObjectNotFoundError(f"{action} {target}: not found ({reason})")
+    if code in _CONDITION_FAILED:
+        return ConditionFailedError(f"{action} {target}: condition failed ({reason})")
     return StorageError(f"{action} {target}: {reason}")
 
 
-def open_object(client: S3Client, ref: ObjectRef, chunk_size: int = CHUNK_SIZE) -> ObjectReader:
-    """GET an object (the exact version when ``ref.version_id`` is set), body streamed."""
+def open_object(
+    client: S3Client,
+    ref: ObjectRef,
+    chunk_size: int = CHUNK_SIZE,
+    *,
+    if_match: str | None = None,
+) -> ObjectReader:
+    """GET an object (the exact version when ``ref.version_id`` is set), body streamed.
+
+    ``if_match``: an ETag the object must still have (for unversioned buckets, where a key can
+    change under us).
+    """
     kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
     if ref.version_id:
         kwargs["VersionId"] = ref.version_id
+    if if_match:
+        kwargs["IfMatch"] = _quoted(if_match)
     try:
         response = client.get_object(**kwargs)
     except (ClientError, BotoCoreError) as exc:
@@ -109,6 +136,31 @@ def head_object(client: S3Client, ref: ObjectRef) -> dict[str, Any]:
         raise translate(exc, "cannot inspect", ref) from None
 
 
+@dataclass(frozen=True)
+class Condition:
+    """A conditional write: create only (``If-None-Match: *``) or replace only ``if_match``."""
+
+    if_match: str | None = None
+
+    @property
+    def arguments(self) -> dict[str, str]:
+        if self.if_match is None:
+            return {"IfNoneMatch": "*"}
+        return {"IfMatch": _quoted(self.if_match)}
+
+
+CREATE_ONLY = Condition()
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    version_id: str | None
+    etag: str
+    size: int
+    parts: int
+    """0 for a single PUT."""
+
+
 def upload(
     client: S3Client,
     bucket: str,
@@ -117,53 +169,130 @@ def upload(
     metadata: Callable[[], Mapping[str, str]],
     *,
     content_type: str | None = None,
-) -> str | None:
-    """Write ``parts`` as one object; returns its version id (None if unversioned).
+    condition: Condition | None = None,
+    parts_in_flight: int = 1,
+) -> UploadResult:
+    """Write ``parts`` as one object.
 
-    One part: a single PUT. More: a multipart upload, aborted if anything fails, including the
-    ``parts`` iterator itself raising (so a decryption that fails at its last byte never becomes
-    an object). ``metadata`` is called when the object's metadata must be sent: after the whole
-    stream for a single PUT, before the first part for a multipart upload.
+    One part: a single PUT. More: a multipart upload with at most ``parts_in_flight`` parts being
+    sent at once, aborted if anything fails, including the ``parts`` iterator itself raising (so a
+    decryption that fails at its last byte never becomes an object). ``metadata`` is called when
+    the metadata must be sent: after the whole stream for a single PUT, before the first part for
+    a multipart upload. ``condition`` applies to the PUT or to the completion; when it does not
+    hold, ConditionFailedError is raised and nothing is written.
     """
     target = f"s3://{bucket}/{key}"
-    extra: dict[str, Any] = {}
-    if content_type:
-        extra["ContentType"] = content_type
+    extra: dict[str, Any] = dict(condition.arguments) if condition else {}
     stream = iter(parts)
     first = next(stream, b"")
     second = next(stream, None)
     if second is None:
+        if content_type:
+            extra["ContentType"] = content_type
         try:
             response = client.put_object(
                 Bucket=bucket, Key=key, Body=first, Metadata=dict(metadata()), **extra
             )
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, "cannot write", target) from None
-        return response.get("VersionId")
+        return UploadResult(response.get("VersionId"), response["ETag"], len(first), 0)
+    create_extra: dict[str, Any] = {"ContentType": content_type} if content_type else {}
     try:
         created = client.create_multipart_upload(
-            Bucket=bucket, Key=key, Metadata=dict(metadata()), **extra
+            Bucket=bucket, Key=key, Metadata=dict(metadata()), **create_extra
         )
     except (ClientError, BotoCoreError) as exc:
         raise translate(exc, "cannot start multipart upload to", target) from None
     upload_id = created["UploadId"]
+    # Registered before the first part is sent: from here on every failure aborts the upload.
     try:
-        done: list[CompletedPartTypeDef] = []
-        pending: Iterator[bytes] = _chain(first, second, stream)
-        for number, body in enumerate(pending, start=1):
-            sent = client.upload_part(
-                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
-            )
-            done.append({"PartNumber": number, "ETag": sent["ETag"]})
+        done, size = _send_parts(
+            client,
+            bucket,
+            key,
+            upload_id,
+            parts=_chain(first, second, stream),
+            parts_in_flight=parts_in_flight,
+        )
         completed = client.complete_multipart_upload(
-            Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}
+            Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}, **extra
         )
     except BaseException as exc:
         _abort(client, bucket, key, upload_id)
         if isinstance(exc, ClientError | BotoCoreError):
             raise translate(exc, "multipart upload failed for", target) from None
         raise
-    return completed.get("VersionId")
+    return UploadResult(completed.get("VersionId"), completed["ETag"], size, len(done))
+
+
+def _send_parts(
+    client: S3Client,
+    bucket: str,
+    key: str,
+    upload_id: str,
+    *,
+    parts: Iterator[bytes],
+    parts_in_flight: int,
+) -> tuple[list[CompletedPartTypeDef], int]:
+    done: list[CompletedPartTypeDef] = []
+    size = 0
+    in_flight: deque[tuple[int, Future[Any]]] = deque()
+
+    def collect_oldest() -> None:
+        number, future = in_flight.popleft()
+        done.append({"PartNumber": number, "ETag": future.result()["ETag"]})
+
+    with ThreadPoolExecutor(max_workers=parts_in_flight, thread_name_prefix="s3seal-part") as pool:
+        try:
+            for number, body in enumerate(parts, start=1):
+                if len(in_flight) >= parts_in_flight:
+                    collect_oldest()
+                size += len(body)
+                future = pool.submit(
+                    client.upload_part,
+                    Bucket=bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=body,
+                )
+                in_flight.append((number, future))
+                del body  # the future holds the only reference until the part is sent
+            while in_flight:
+                collect_oldest()
+        finally:
+            for _, pending in in_flight:
+                pending.cancel()
+    return done, size
+
+
+def delete_version(client: S3Client, ref: ObjectRef, *, if_match: str | None = None) -> bool:
+    """Delete exactly ``ref.version_id`` (or, unversioned, the key while its ETag is ``if_match``).
+
+    Returns False when an ``if_match`` no longer holds: the key has new content, which is not ours
+    to delete. Deleting a version that is already gone succeeds, as S3 does.
+    """
+    kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
+    if ref.version_id:
+        kwargs["VersionId"] = ref.version_id
+    elif if_match:
+        kwargs["IfMatch"] = _quoted(if_match)
+    else:
+        raise ValueError("refusing an unconditional delete of an unversioned object")
+    try:
+        client.delete_object(**kwargs)
+    except (ClientError, BotoCoreError) as exc:
+        error = translate(exc, "cannot delete", ref)
+        if isinstance(error, ConditionFailedError):
+            return False
+        if isinstance(error, ObjectNotFoundError):
+            return True
+        raise error from None
+    return True
+
+
+def _quoted(etag: str) -> str:
+    return etag if etag.startswith('"') else f'"{etag}"'
 
 
 def _chain(first: bytes, second: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
