@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+
 from s3seal.envelope import decrypt_bytes, encrypt_bytes
 
 from ..conftest import REGION, ruby_vectors
