@@ -1,0 +1,139 @@
+"""The encrypting function's settings, read once from environment variables.
+
+Each variable is named here once; a missing or invalid value raises ConfigError naming it, so the
+function fails at start (its init phase) instead of on the first object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
+
+from .envelope import Format
+from .errors import ConfigError
+from .storage import MAX_PART_SIZE, MIN_PART_SIZE, MiB
+
+STAGING_BUCKET = "STAGING_BUCKET"
+ROOT_KEY_SECRET_ID = "ROOT_KEY_SECRET_ID"  # noqa: S105 (a variable name)
+STAGING_PREFIX = "STAGING_PREFIX"
+ENVELOPE_FORMAT = "ENVELOPE_FORMAT"
+COMPRESSION = "COMPRESSION"
+PART_SIZE_MIB = "PART_SIZE_MIB"
+MAX_OBJECT_BYTES = "MAX_OBJECT_BYTES"
+KEY_CACHE_SECONDS = "KEY_CACHE_SECONDS"
+PARTS_IN_FLIGHT = "PARTS_IN_FLIGHT"
+
+DEFAULT_PART_SIZE_MIB = 16
+DEFAULT_KEY_CACHE_SECONDS = 300
+DEFAULT_PARTS_IN_FLIGHT = 4
+
+
+class Compression(StrEnum):
+    NONE = "none"
+    GZIP = "gzip"
+
+    @property
+    def suffix(self) -> str:
+        """What the staged key gets appended (COPY then takes GZIP)."""
+        return ".gz" if self is Compression.GZIP else ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the encrypting function is configured with."""
+
+    staging_bucket: str
+    root_key_secret_id: str
+    staging_prefix: str = ""
+    envelope_format: Format = Format.V1
+    compression: Compression = Compression.NONE
+    part_size: int = DEFAULT_PART_SIZE_MIB * MiB
+    max_object_bytes: int | None = None
+    """None: whatever can be encrypted in the invocation's remaining time."""
+    key_cache_seconds: int = DEFAULT_KEY_CACHE_SECONDS
+    parts_in_flight: int = DEFAULT_PARTS_IN_FLIGHT
+
+    @property
+    def memory_bound(self) -> int:
+        """Bytes of object data one invocation holds at most: part size x (parts in flight + 1).
+
+        The +1 is the part being assembled while the others upload.
+        """
+        return self.part_size * (self.parts_in_flight + 1)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        return cls(
+            staging_bucket=_required(environ, STAGING_BUCKET),
+            root_key_secret_id=_required(environ, ROOT_KEY_SECRET_ID),
+            staging_prefix=_prefix(environ.get(STAGING_PREFIX, "")),
+            envelope_format=_choice(environ, ENVELOPE_FORMAT, Format, Format.V1),
+            compression=_choice(environ, COMPRESSION, Compression, Compression.NONE),
+            part_size=_integer(
+                environ,
+                PART_SIZE_MIB,
+                DEFAULT_PART_SIZE_MIB,
+                low=MIN_PART_SIZE // MiB,
+                high=MAX_PART_SIZE // MiB,
+            )
+            * MiB,
+            max_object_bytes=_optional_integer(environ, MAX_OBJECT_BYTES, low=0),
+            key_cache_seconds=_integer(
+                environ, KEY_CACHE_SECONDS, DEFAULT_KEY_CACHE_SECONDS, low=0, high=86_400
+            ),
+            parts_in_flight=_integer(
+                environ, PARTS_IN_FLIGHT, DEFAULT_PARTS_IN_FLIGHT, low=1, high=64
+            ),
+        )
+
+
+def _required(environ: Mapping[str, str], name: str) -> str:
+    value = environ.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is required and not set")
+    return value
+
+
+def _prefix(value: str) -> str:
+    if value.startswith("/"):
+        raise ConfigError(f"{STAGING_PREFIX} must not start with '/': S3 keys have no root")
+    return value
+
+
+_Choice = TypeVar("_Choice", bound=StrEnum)
+
+
+def _choice(
+    environ: Mapping[str, str], name: str, kind: type[_Choice], default: _Choice
+) -> _Choice:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise ConfigError(f"{name}={raw!r} is not one of: {allowed}") from None
+
+
+def _integer(environ: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    value = _optional_integer(environ, name, low=low, high=high)
+    return default if value is None else value
+
+
+def _optional_integer(
+    environ: Mapping[str, str], name: str, *, low: int, high: int | None = None
+) -> int | None:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise ConfigError(f"{name}={value} must be {bounds}")
+    return value

@@ -1,0 +1,242 @@
+"""The Lambda entry point (``s3seal.handler.handler``): events -> pipeline -> response.
+
+One handler for every trigger, recognised by shape (see ``events``):
+
+- SQS (the production path): a partial batch response, so one bad record neither fails nor
+  repeats the others;
+- direct S3 notifications and EventBridge events: an error is raised if any object failed, so
+  Lambda's asynchronous retries and failure destination take over;
+- S3 Batch Operations: ``Succeeded`` / ``TemporaryFailure`` / ``PermanentFailure`` per task.
+
+Inside Lambda the configuration is read at import, so a bad setting fails the init phase with a
+message naming the variable. Logs, metrics and traces never carry key material or plaintext:
+only object names, sizes, outcomes and error messages (which s3seal writes without secrets).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.config import Config
+
+from .config import Settings
+from .errors import EventError, ObjectTooLargeError, S3SealError
+from .events import (
+    BatchJob,
+    ObjectEvent,
+    Trigger,
+    detect,
+    from_batch_job,
+    from_eventbridge,
+    from_s3_notification,
+    from_sqs_body,
+)
+from .keys import CachedRootKey, RootKey
+from .pipeline import Action, Outcome, Pipeline
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_s3 import S3Client
+
+SERVICE = "s3seal"
+METRICS_NAMESPACE = "s3seal"
+METRIC_OBJECTS_STAGED = "ObjectsStaged"
+METRIC_BYTES_STAGED = "BytesStaged"
+METRIC_OBJECTS_FAILED = "ObjectsFailed"
+METRIC_STAGE_DURATION = "StageDuration"
+FAILURE_REASON_DIMENSION = "Reason"
+
+# Batch Operations: failures that a retry cannot fix.
+PERMANENT_FAILURES: tuple[type[Exception], ...] = (ObjectTooLargeError, EventError)
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+tracer = Tracer(service=SERVICE)
+
+
+class InvocationContext(Protocol):
+    """What the function needs of the Lambda context (the local worker passes its own)."""
+
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+class ObjectsFailedError(S3SealError):
+    """Some objects of a direct S3 or EventBridge invocation were not staged (retry them)."""
+
+
+class App:
+    """One configured function: the pipeline and how each trigger is answered."""
+
+    def __init__(self, settings: Settings, s3: S3Client, root_key: Callable[[], RootKey]) -> None:
+        self.settings = settings
+        self.pipeline = Pipeline(settings, s3, root_key)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> App:
+        settings = Settings.from_env(environ)
+        # Enough connections for every part in flight plus the HEAD/GET/DELETE around them.
+        config = Config(
+            max_pool_connections=settings.parts_in_flight + 4,
+            retries={"mode": "standard", "max_attempts": 5},
+        )
+        s3: S3Client = boto3.client("s3", config=config)
+        root_key = CachedRootKey(settings.root_key_secret_id, settings.key_cache_seconds)
+        return cls(settings, s3, root_key)
+
+    def handle(self, event: Mapping[str, Any], context: InvocationContext | None) -> dict[str, Any]:
+        trigger = detect(event)
+        logger.debug("invocation", trigger=trigger.value)
+        if trigger is Trigger.SQS:
+            processor = BatchProcessor(event_type=EventType.SQS)
+            return dict(
+                process_partial_response(
+                    dict(event),
+                    record_handler=lambda record: self._sqs_record(record, context),
+                    processor=processor,
+                    context=cast("LambdaContext | None", context),
+                )
+            )
+        if trigger is Trigger.BATCH_OPERATIONS:
+            return self._batch_job(from_batch_job(event), context)
+        events = (
+            from_eventbridge(event)
+            if trigger is Trigger.EVENTBRIDGE
+            else from_s3_notification(event)
+        )
+        return self._direct(events, context)
+
+    # --- triggers ---------------------------------------------------------------------------
+
+    def _sqs_record(self, record: SQSRecord, context: InvocationContext | None) -> None:
+        for object_event in from_sqs_body(record.body):
+            self.stage(object_event, context)
+
+    def _direct(
+        self, events: list[ObjectEvent], context: InvocationContext | None
+    ) -> dict[str, Any]:
+        outcomes, failed = [], []
+        for object_event in events:
+            try:
+                outcomes.append(self.stage(object_event, context))
+            except Exception:
+                failed.append(str(object_event.ref))
+        if failed:
+            raise ObjectsFailedError(f"{len(failed)} of {len(events)} objects not staged: {failed}")
+        return {"objects": [{"source": str(o.source), "action": o.action.value} for o in outcomes]}
+
+    def _batch_job(self, job: BatchJob, context: InvocationContext | None) -> dict[str, Any]:
+        results = []
+        for task in job.tasks:
+            try:
+                outcome = self.stage(task.event, context)
+            except PERMANENT_FAILURES as exc:
+                code, message = "PermanentFailure", str(exc)
+            except Exception as exc:
+                code, message = "TemporaryFailure", str(exc)
+            else:
+                code, message = "Succeeded", f"{outcome.action.value}: {outcome.staged or ''}"
+            results.append({"taskId": task.task_id, "resultCode": code, "resultString": message})
+        return {
+            "invocationSchemaVersion": job.schema,
+            "treatMissingKeysAs": "PermanentFailure",
+            "invocationId": job.invocation_id,
+            "results": results,
+        }
+
+    # --- one object -------------------------------------------------------------------------
+
+    def stage(self, event: ObjectEvent, context: InvocationContext | None) -> Outcome:
+        """Stage one object with its name in every log line; record metrics either way."""
+        ref = event.ref
+        remaining = _remaining_seconds(context)
+        with logger.append_context_keys(
+            bucket=ref.bucket, key=ref.key, version_id=ref.version_id, sequencer=event.sequencer
+        ):
+            started = time.monotonic()
+            try:
+                outcome = self.pipeline.process(event, remaining)
+            except Exception as exc:
+                reason = type(exc).__name__ if isinstance(exc, S3SealError) else "Unexpected"
+                _count_failure(reason)
+                if isinstance(exc, S3SealError):
+                    logger.error("object not staged; plaintext kept", reason=reason, error=str(exc))
+                else:
+                    logger.exception("object not staged; plaintext kept", reason=reason)
+                raise
+            elapsed_ms = (time.monotonic() - started) * 1000
+            if outcome.action is Action.STAGED:
+                metrics.add_metric(name=METRIC_OBJECTS_STAGED, unit=MetricUnit.Count, value=1)
+                metrics.add_metric(
+                    name=METRIC_BYTES_STAGED, unit=MetricUnit.Bytes, value=outcome.plaintext_bytes
+                )
+                metrics.add_metric(
+                    name=METRIC_STAGE_DURATION, unit=MetricUnit.Milliseconds, value=elapsed_ms
+                )
+            logger.info(
+                "object " + outcome.action.value,
+                action=outcome.action.value,
+                staged=str(outcome.staged) if outcome.staged else None,
+                plaintext_bytes=outcome.plaintext_bytes,
+                staged_bytes=outcome.staged_bytes,
+                detail=outcome.detail or None,
+                duration_ms=round(elapsed_ms, 1),
+            )
+            return outcome
+
+
+def _remaining_seconds(context: InvocationContext | None) -> Callable[[], float] | None:
+    if context is None:
+        return None
+    return lambda: context.get_remaining_time_in_millis() / 1000
+
+
+def _count_failure(reason: str) -> None:
+    with single_metric(
+        name=METRIC_OBJECTS_FAILED,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=metrics.namespace,
+        default_dimensions=metrics.default_dimensions,
+    ) as metric:
+        metric.add_dimension(name=FAILURE_REASON_DIMENSION, value=reason)
+
+
+_app: App | None = None
+
+
+def app() -> App:
+    """The function's App, configured from the environment on first use."""
+    global _app  # noqa: PLW0603 (one per warm container, as Lambda reuses the module)
+    if _app is None:
+        _app = App.from_env(os.environ)
+    return _app
+
+
+def reset() -> None:
+    """Forget the configured App (tests and the local worker reconfigure between runs)."""
+    global _app  # noqa: PLW0603
+    _app = None
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app().handle(event, context)
+
+
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    # Inside Lambda: read the configuration now, so a bad setting fails the init phase.
+    app()
