@@ -57,11 +57,12 @@ class Settings:
 
     @property
     def memory_bound(self) -> int:
-        """Bytes of object data one invocation holds at most: part size x (parts in flight + 1).
+        """Object data one invocation holds at most: part size x (parts in flight + 2).
 
-        The +1 is the part being assembled while the others upload.
+        The +2: the part being assembled while the others upload, and the one read ahead to choose
+        between a single PUT and a multipart upload (see ``storage``).
         """
-        return self.part_size * (self.parts_in_flight + 1)
+        return self.part_size * (self.parts_in_flight + 2)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

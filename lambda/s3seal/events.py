@@ -101,7 +101,7 @@ def from_s3_notification(doc: Mapping[str, Any]) -> list[ObjectEvent]:
         s3 = _get(record, "s3")
         obj = _get(s3, "object")
         # S3 notifications URL-encode keys as HTML forms do: '+' is a space, '%2B' a plus.
-        key = unquote_plus(str(_get(obj, "key")), encoding="utf-8", errors="strict")
+        key = _decode_key(_get(obj, "key"))
         out.append(
             ObjectEvent(
                 ref=ObjectRef(

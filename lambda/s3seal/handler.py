@@ -99,7 +99,12 @@ class App:
         trigger = detect(event)
         logger.debug("invocation", trigger=trigger.value)
         if trigger is Trigger.SQS:
-            processor = BatchProcessor(event_type=EventType.SQS)
+            # A batch where every record failed is answered like any other (all of them listed),
+            # rather than by raising: SQS retries the same messages either way, and the answer
+            # keeps one shape for the local worker and the tests.
+            processor = BatchProcessor(
+                event_type=EventType.SQS, raise_on_entire_batch_failure=False
+            )
             return dict(
                 process_partial_response(
                     dict(event),
