@@ -5,8 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 REQUIREMENTS := requirements.txt requirements-dev.txt lambda/requirements.txt pyproject.toml
 STAMP := $(VENV)/.installed
+WHEELS := .cache/lambda-wheels
+# jsii (the CDK's bridge to Node.js) warns on every call about the Node version Debian ships.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 
-.PHONY: run test lint typecheck pytest bench deps system-deps clean
+.PHONY: run test lint typecheck pytest bench synth deps system-deps clean
 
 run: deps ## The main job: a local demonstration of the envelope core.
 	@scripts/demo.sh
@@ -28,7 +31,10 @@ pytest: deps
 bench: deps ## Throughput and memory figures, as ratios against baselines of the same run.
 	$(BIN)/python -m bench.bench_envelope
 
-deps: system-deps $(STAMP)
+synth: deps ## Synthesize the CloudFormation template into cdk.out (offline, no Docker).
+	node_modules/.bin/cdk synth --quiet
+
+deps: system-deps $(STAMP) node_modules/.installed $(WHEELS)/.downloaded
 
 system-deps: ## Debian packages the tests need (ruby-aws-sdk-s3, nodejs for the CDK's jsii).
 	@scripts/install-system-deps.sh
@@ -41,5 +47,16 @@ $(STAMP): $(REQUIREMENTS)
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e .
 	@touch $@
 
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	@touch $@
+
+# The Lambda's dependencies for its platform, fetched once so that bundling (cdk synth) is offline.
+$(WHEELS)/.downloaded: lambda/requirements.txt $(STAMP)
+	$(BIN)/python -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
+	  --platform manylinux2014_aarch64 --implementation cp --python-version 3.14 \
+	  -d $(WHEELS) -r lambda/requirements.txt
+	@touch $@
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis cdk.out
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis cdk.out node_modules .cache

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 
+from infra.nag import add_checks
+from infra.settings import StackSettings
 from infra.stack import S3SealStack
 
 app = cdk.App()
-S3SealStack(app, str(app.node.try_get_context("stack_name") or "S3Seal"))
+settings = StackSettings.from_context(app.node.try_get_context)
+S3SealStack(app, settings.stack_name, settings=settings)
+add_checks(app)
 app.synth()

@@ -1,36 +1,161 @@
-"""The s3seal stack.
-
-For now it holds the two buckets with their secure defaults; the encrypting function, queue, root
-key secret, Redshift role and alarms arrive with the stack issue.
-"""
+"""The s3seal stack: composes the constructs and does the wiring in one visible place."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from .buckets import Buckets
+from .encryptor import Encryptor
+from .monitoring import Monitoring
+from .nag import acknowledge_findings
+from .redshift import RedshiftCopyRole
+from .root_key import RootKey
+from .settings import StackSettings
 
-def secure_bucket(scope: Construct, construct_id: str) -> s3.Bucket:
-    """A bucket with no public access, TLS only, SSE-S3 at rest, versioned, owner-enforced."""
-    return s3.Bucket(
-        scope,
-        construct_id,
-        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-        enforce_ssl=True,
-        encryption=s3.BucketEncryption.S3_MANAGED,
-        versioned=True,
-        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-        removal_policy=cdk.RemovalPolicy.RETAIN,
-    )
+# Output keys, used by the README, the local mode and the tests.
+OUTPUT_LANDING_BUCKET = "LandingBucketName"
+OUTPUT_STAGING_BUCKET = "StagingBucketName"
+OUTPUT_QUEUE_URL = "QueueUrl"
+OUTPUT_DLQ_URL = "DeadLetterQueueUrl"
+OUTPUT_SECRET_ARN = "RootKeySecretArn"  # noqa: S105 (an output name)
+OUTPUT_REDSHIFT_ROLE_ARN = "RedshiftCopyRoleArn"
+OUTPUT_COPY_TEMPLATE = "CopyStatementTemplate"
+KEY_PLACEHOLDER = "<base64 root key of the secret version in the objects' x-amz-matdesc>"
 
 
 class S3SealStack(cdk.Stack):
-    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StackSettings | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.landing = secure_bucket(self, "Landing")
-        self.staging = secure_bucket(self, "Staging")
-        cdk.CfnOutput(self, "LandingBucketName", value=self.landing.bucket_name)
-        cdk.CfnOutput(self, "StagingBucketName", value=self.staging.bucket_name)
+        settings = settings or StackSettings()
+        self.settings = settings
+        log_retention = _retention(settings.log_retention_days)
+
+        landing_key = None
+        if settings.landing_encryption == "kms":
+            landing_key = kms.Key(
+                self,
+                "LandingKey",
+                description="s3seal: encrypts plaintext at rest in the landing bucket",
+                enable_key_rotation=True,
+                removal_policy=cdk.RemovalPolicy.RETAIN,
+            )
+        self.buckets = Buckets(
+            self,
+            "Buckets",
+            landing_kms_key=landing_key,
+            log_retention_days=settings.log_retention_days,
+        )
+        self.root_key = RootKey(
+            self,
+            "RootKey",
+            rotation_days=settings.root_key_rotation_days,
+            existing_secret_arn=settings.existing_root_key_secret_arn,
+            existing_kms_key_arn=settings.existing_root_key_kms_key_arn,
+            log_retention=log_retention,
+        )
+        self.encryptor = Encryptor(
+            self,
+            "Encryptor",
+            settings=settings,
+            landing=self.buckets.landing,
+            landing_kms_key=landing_key,
+            staging=self.buckets.staging,
+            secret=self.root_key.secret,
+            secret_kms_key=self.root_key.kms_key,
+            log_retention=log_retention,
+        )
+        self.redshift = RedshiftCopyRole(
+            self,
+            "RedshiftCopy",
+            staging=self.buckets.staging,
+            source_arn=settings.redshift_source_arn,
+        )
+        self._restrict_staging_reads(settings)
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            function=self.encryptor.function,
+            queue=self.encryptor.queue,
+            dead_letter_queue=self.encryptor.dead_letter_queue,
+            oldest_message_alarm_seconds=settings.oldest_message_alarm_seconds,
+            alarm_email=settings.alarm_email,
+        )
+        self._outputs(settings)
+        acknowledge_findings(self)
+
+    def _restrict_staging_reads(self, settings: StackSettings) -> None:
+        """Only the function (to verify what it wrote) and the COPY role may read staging."""
+        readers = [
+            self.encryptor.role.role_arn,
+            self.redshift.role.role_arn,
+            *settings.staging_extra_reader_arns,
+        ]
+        self.buckets.staging.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheFunctionAndRedshiftRead",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[self.buckets.staging.arn_for_objects("*")],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": readers}},
+            )
+        )
+
+    def _outputs(self, settings: StackSettings) -> None:
+        staging = self.buckets.staging.bucket_name
+        options = " gzip" if settings.compression == "gzip" else ""
+        outputs = {
+            OUTPUT_LANDING_BUCKET: (self.buckets.landing.bucket_name, "Upload data files here"),
+            OUTPUT_STAGING_BUCKET: (staging, "Encrypted objects, ready for COPY"),
+            OUTPUT_QUEUE_URL: (self.encryptor.queue.queue_url, "Landing notifications"),
+            OUTPUT_DLQ_URL: (
+                self.encryptor.dead_letter_queue.queue_url,
+                "Notifications whose objects could not be staged",
+            ),
+            OUTPUT_SECRET_ARN: (self.root_key.secret.secret_arn, "The root key's secret"),
+            OUTPUT_REDSHIFT_ROLE_ARN: (self.redshift.role.role_arn, "IAM_ROLE for COPY"),
+            OUTPUT_COPY_TEMPLATE: (
+                f"copy <table> from 's3://{staging}/{settings.staging_prefix}<manifest>.json' "
+                f"iam_role '{self.redshift.role.role_arn}' "
+                f"master_symmetric_key '{KEY_PLACEHOLDER}' manifest encrypted{options} "
+                "delimiter '|';",
+                "COPY for client-side-encrypted staging (Redshift accepted this until "
+                "2026-04-30; see the README for loading into current Redshift)",
+            ),
+        }
+        for key, (value, description) in outputs.items():
+            cdk.CfnOutput(self, key, value=value, description=description)
+
+
+_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    731: logs.RetentionDays.TWO_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    try:
+        return _RETENTION[days]
+    except KeyError:
+        raise ValueError(f"log_retention_days={days} is not one of {sorted(_RETENTION)}") from None

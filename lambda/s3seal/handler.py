@@ -44,26 +44,33 @@ from .events import (
     from_sqs_body,
 )
 from .keys import CachedRootKey, RootKey
+from .names import (
+    FAILURE_REASON_DIMENSION,
+    METRIC_BYTES_STAGED,
+    METRIC_OBJECTS_FAILED,
+    METRIC_OBJECTS_STAGED,
+    METRIC_STAGE_DURATION,
+    METRICS_NAMESPACE,
+    SERVICE,
+)
 from .pipeline import Action, Outcome, Pipeline
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_s3 import S3Client
 
-SERVICE = "s3seal"
-METRICS_NAMESPACE = "s3seal"
-METRIC_OBJECTS_STAGED = "ObjectsStaged"
-METRIC_BYTES_STAGED = "BytesStaged"
-METRIC_OBJECTS_FAILED = "ObjectsFailed"
-METRIC_STAGE_DURATION = "StageDuration"
-FAILURE_REASON_DIMENSION = "Reason"
 
 # Batch Operations: failures that a retry cannot fix.
 PERMANENT_FAILURES: tuple[type[Exception], ...] = (ObjectTooLargeError, EventError)
 
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
-tracer = Tracer(service=SERVICE)
+# Powertools' own variables (POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, ...) override
+# these defaults: explicit arguments would take precedence over them.
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE))
+metrics = Metrics(
+    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE),
+    service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE),
+)
+tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE))
 
 
 class InvocationContext(Protocol):

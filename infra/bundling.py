@@ -1,0 +1,82 @@
+"""The functions' code asset, bundled locally with pip: no Docker needed.
+
+The asset is the ``s3seal`` package plus its runtime dependencies installed for the Lambda
+platform (Linux arm64, the runtime's Python). When ``make`` has downloaded those wheels into
+``.cache/lambda-wheels``, pip installs from there without touching the network, so ``cdk synth``
+works offline.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+ROOT = Path(__file__).resolve().parent.parent
+LAMBDA_DIR = ROOT / "lambda"
+REQUIREMENTS = LAMBDA_DIR / "requirements.txt"
+WHEEL_CACHE = ROOT / ".cache" / "lambda-wheels"
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+PLATFORM = "manylinux2014_aarch64"
+PYTHON_VERSION = "3.14"
+
+
+def pip_arguments(target: str) -> list[str]:
+    """``pip install`` for the Lambda platform; from the local wheel cache when there is one."""
+    args = [
+        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+        "--no-compile", "--platform", PLATFORM, "--implementation", "cp",
+        "--python-version", PYTHON_VERSION, "--only-binary=:all:",
+        "--target", target, "-r", str(REQUIREMENTS),
+    ]  # fmt: skip
+    if WHEEL_CACHE.is_dir() and any(WHEEL_CACHE.glob("*.whl")):
+        args += ["--no-index", "--find-links", str(WHEEL_CACHE)]
+    return args
+
+
+@jsii.implements(cdk.ILocalBundling)
+class PipBundling:
+    """CDK local bundling: copy ``s3seal`` and pip-install its dependencies into the asset."""
+
+    def try_bundle(self, output_dir: str, *, image: Any = None, **_: Any) -> bool:
+        subprocess.run(pip_arguments(output_dir), check=True)  # noqa: S603 (fixed argv)
+        shutil.copytree(
+            LAMBDA_DIR / "s3seal",
+            Path(output_dir) / "s3seal",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            dirs_exist_ok=True,
+        )
+        return True
+
+
+def function_role(scope: Construct, construct_id: str, log_group: logs.ILogGroup) -> iam.Role:
+    """A function role that may write to its own log group and nothing else yet.
+
+    Used instead of the AWSLambdaBasicExecutionRole managed policy, which allows writing to
+    every log group in the account.
+    """
+    role = iam.Role(scope, construct_id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    log_group.grant_write(role)
+    return role
+
+
+def function_code() -> lambda_.Code:
+    """The code asset shared by the encrypting and rotation functions."""
+    return lambda_.Code.from_asset(
+        str(LAMBDA_DIR),
+        bundling=cdk.BundlingOptions(
+            image=RUNTIME.bundling_image,  # never pulled: local bundling always succeeds
+            local=PipBundling(),
+            command=["false"],
+        ),
+        exclude=["**/__pycache__", "**/*.pyc"],
+    )

@@ -1,0 +1,183 @@
+"""Landing notifications -> queue (with its dead-letter queue) -> the encrypting function."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_secretsmanager as sm
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from s3seal import config as env
+
+from .bundling import RUNTIME, function_code, function_role
+from .settings import StackSettings
+
+DLQ_RETENTION = cdk.Duration.days(14)
+
+
+class Encryptor(Construct):
+    """The encrypting function and the queue that feeds it."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StackSettings,
+        landing: s3.Bucket,
+        landing_kms_key: kms.IKey | None,
+        staging: s3.Bucket,
+        secret: sm.ISecret,
+        secret_kms_key: kms.IKey | None,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DLQ_RETENTION,
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=cdk.Duration.seconds(settings.visibility_timeout_seconds),
+            retention_period=DLQ_RETENTION,
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=settings.max_receive_count, queue=self.dead_letter_queue
+            ),
+        )
+        filters = []
+        if settings.landing_prefix_filter or settings.landing_suffix_filter:
+            filters.append(
+                s3.NotificationKeyFilter(
+                    prefix=settings.landing_prefix_filter or None,
+                    suffix=settings.landing_suffix_filter or None,
+                )
+            )
+        landing.add_event_notification(
+            s3.EventType.OBJECT_CREATED, s3n.SqsDestination(self.queue), *filters
+        )
+        function_logs = logs.LogGroup(self, "Logs", retention=log_retention)
+        self.role = function_role(self, "Role", function_logs)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="s3seal: envelope-encrypts each landed object into staging",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="s3seal.handler.handler",
+            code=function_code(),
+            memory_size=settings.function_memory_mb,
+            timeout=cdk.Duration.seconds(settings.function_timeout_seconds),
+            reserved_concurrent_executions=settings.reserved_concurrency,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=function_logs,
+            role=self.role,
+            environment=function_environment(settings, staging.bucket_name, secret.secret_arn),
+        )
+        self.function.add_event_source(
+            sources.SqsEventSource(
+                self.queue,
+                batch_size=settings.batch_size,
+                max_batching_window=cdk.Duration.seconds(settings.max_batching_window_seconds),
+                report_batch_item_failures=True,
+            )
+        )
+        self._grant(landing, landing_kms_key, staging, secret, secret_kms_key)
+
+    def _grant(
+        self,
+        landing: s3.Bucket,
+        landing_kms_key: kms.IKey | None,
+        staging: s3.Bucket,
+        secret: sm.ISecret,
+        secret_kms_key: kms.IKey | None,
+    ) -> None:
+        """Exactly what the pipeline calls, nothing more."""
+        role = self.function
+        role.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadAndDeleteLandedVersions",
+                actions=[
+                    "s3:GetObject",
+                    "s3:GetObjectVersion",
+                    "s3:DeleteObject",
+                    "s3:DeleteObjectVersion",
+                ],
+                resources=[landing.arn_for_objects("*")],
+            )
+        )
+        role.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="WriteAndCheckStagedObjects",
+                actions=[
+                    "s3:PutObject",
+                    "s3:GetObject",
+                    "s3:GetObjectVersion",
+                    "s3:AbortMultipartUpload",
+                ],
+                resources=[staging.arn_for_objects("*")],
+            )
+        )
+        # Without ListBucket a HEAD of a missing key answers 403 instead of 404, and "already
+        # gone" could not be told apart from "access denied".
+        role.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="TellMissingFromForbidden",
+                actions=["s3:ListBucket", "s3:ListBucketVersions"],
+                resources=[landing.bucket_arn, staging.bucket_arn],
+            )
+        )
+        # Writing into landing would trigger the function on its own output.
+        role.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="NeverWriteToLanding",
+                effect=iam.Effect.DENY,
+                actions=["s3:PutObject", "s3:PutObjectAcl", "s3:PutObjectTagging"],
+                resources=[landing.arn_for_objects("*")],
+            )
+        )
+        role.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadTheRootKey",
+                actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                resources=[secret.secret_arn],
+            )
+        )
+        if secret_kms_key is not None:
+            secret_kms_key.grant_decrypt(role)
+        if landing_kms_key is not None:
+            landing_kms_key.grant_decrypt(role)
+
+
+def function_environment(
+    settings: StackSettings, staging_bucket: str, secret_arn: str
+) -> dict[str, str]:
+    """The function's environment: the variable names are the runtime's own constants."""
+    out = {
+        env.STAGING_BUCKET: staging_bucket,
+        env.ROOT_KEY_SECRET_ID: secret_arn,
+        env.STAGING_PREFIX: settings.staging_prefix,
+        env.ENVELOPE_FORMAT: settings.envelope_format,
+        env.COMPRESSION: settings.compression,
+        env.PART_SIZE_MIB: str(settings.part_size_mib),
+        env.PARTS_IN_FLIGHT: str(settings.parts_in_flight),
+        env.KEY_CACHE_SECONDS: str(settings.key_cache_seconds),
+        "POWERTOOLS_SERVICE_NAME": "s3seal",
+        "POWERTOOLS_METRICS_NAMESPACE": "s3seal",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    if settings.max_object_bytes is not None:
+        out[env.MAX_OBJECT_BYTES] = str(settings.max_object_bytes)
+    return out

@@ -1,0 +1,117 @@
+"""The stack's settings: every `cdk.json` context key, its default, and its type, in one place.
+
+``app.py`` is the only reader of context; constructs receive these typed values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+from s3seal.config import Compression
+from s3seal.envelope import Format
+
+
+class SettingsError(ValueError):
+    """A context value has the wrong type or range; the message names the key."""
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Deploy-time settings. Context keys are these field names."""
+
+    stack_name: str = "S3Seal"
+    # Landing bucket and its notifications
+    landing_prefix_filter: str = ""
+    landing_suffix_filter: str = ""
+    landing_encryption: str = "s3"
+    """``s3`` (SSE-S3) or ``kms`` (SSE-KMS under a key the stack creates)."""
+    # Queue
+    max_receive_count: int = 5
+    batch_size: int = 10
+    max_batching_window_seconds: int = 0
+    oldest_message_alarm_seconds: int = 3600
+    # Encrypting function
+    function_memory_mb: int = 1769
+    """1,769 MB is one full vCPU."""
+    function_timeout_seconds: int = 900
+    reserved_concurrency: int | None = None
+    envelope_format: str = Format.V1.value
+    compression: str = Compression.NONE.value
+    staging_prefix: str = ""
+    part_size_mib: int = 16
+    parts_in_flight: int = 4
+    max_object_bytes: int | None = None
+    key_cache_seconds: int = 300
+    log_retention_days: int = 365
+    # Root key
+    root_key_rotation_days: int = 90
+    """0 turns scheduled rotation off (the first key is still generated at deploy)."""
+    existing_root_key_secret_arn: str | None = None
+    existing_root_key_kms_key_arn: str | None = None
+    # Redshift
+    redshift_source_arn: str | None = None
+    """Bind the COPY role to one cluster or serverless namespace (``aws:SourceArn``)."""
+    staging_extra_reader_arns: tuple[str, ...] = ()
+    """Principals besides the function and the COPY role allowed to read staging."""
+    # Operations
+    alarm_email: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.landing_encryption in ("s3", "kms"), "landing_encryption", "'s3' or 'kms'")
+        _check(self.envelope_format in {f.value for f in Format}, "envelope_format", "v1 or v2")
+        _check(self.compression in {c.value for c in Compression}, "compression", "none or gzip")
+        _check(1 <= self.max_receive_count <= 1000, "max_receive_count", "1 to 1000")
+        _check(1 <= self.batch_size <= 10_000, "batch_size", "1 to 10000")
+        _check(0 <= self.max_batching_window_seconds <= 300, "max_batching_window_seconds", "0-300")
+        _check(128 <= self.function_memory_mb <= 10_240, "function_memory_mb", "128 to 10240")
+        _check(30 <= self.function_timeout_seconds <= 900, "function_timeout_seconds", "30-900")
+        _check(5 <= self.part_size_mib <= 5120, "part_size_mib", "5 to 5120")
+        _check(
+            self.root_key_rotation_days == 0 or 1 <= self.root_key_rotation_days <= 1000,
+            "root_key_rotation_days",
+            "0 (off) or 1 to 1000",
+        )
+        # A batch larger than 10 needs a batching window (a Lambda rule for SQS sources).
+        _check(
+            self.batch_size <= 10 or self.max_batching_window_seconds > 0,
+            "max_batching_window_seconds",
+            "> 0 when batch_size > 10",
+        )
+
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        """Six times the function timeout, as AWS recommends for SQS event sources."""
+        return 6 * self.function_timeout_seconds
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> StackSettings:
+        """Build from CDK context (``app.node.try_get_context``); absent keys keep defaults."""
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = get(field.name)
+            if raw is None:
+                continue
+            values[field.name] = _coerce(field.name, str(field.type), raw)
+        return cls(**values)
+
+
+def _coerce(name: str, kind: str, raw: Any) -> Any:
+    try:
+        if kind.startswith("int"):
+            if isinstance(raw, bool):
+                raise TypeError
+            return int(raw)
+        if kind.startswith("tuple"):
+            if isinstance(raw, str):
+                return tuple(part for part in raw.split(",") if part)
+            return tuple(str(part) for part in raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(f"context {name}={raw!r} is not a valid {kind}") from None
+
+
+def _check(ok: bool, name: str, expected: str) -> None:
+    if not ok:
+        raise SettingsError(f"context {name} must be {expected}")

@@ -1,0 +1,11 @@
+"""Names shared by the runtime, the CDK stack and the tests: service, metrics, dimensions."""
+
+SERVICE = "s3seal"
+METRICS_NAMESPACE = "s3seal"
+METRIC_OBJECTS_STAGED = "ObjectsStaged"
+METRIC_BYTES_STAGED = "BytesStaged"
+METRIC_OBJECTS_FAILED = "ObjectsFailed"
+METRIC_STAGE_DURATION = "StageDuration"
+FAILURE_REASON_DIMENSION = "Reason"
+SERVICE_DIMENSION = "service"
+"""The dimension Powertools Metrics adds to every metric, valued with the service name."""

@@ -1,0 +1,125 @@
+"""The whole app: cdk-nag, cfn-lint, and `cdk synth` through the project's pinned CLI, offline,
+bundling the functions' asset locally for arm64 (no Docker)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_s3 as s3
+
+from infra.bundling import ROOT, WHEEL_CACHE
+from infra.nag import add_checks
+from infra.settings import StackSettings
+from infra.stack import S3SealStack
+
+from .conftest import NO_BUNDLING
+
+CDK_CLI = ROOT / "node_modules" / ".bin" / "cdk"
+ELF_MACHINE_AARCH64 = 0xB7
+
+
+def synth_with_nag(tmp_path: Path, *, extra: bool = False) -> tuple[Path, list[dict[str, Any]]]:
+    app = cdk.App(outdir=str(tmp_path), context=NO_BUNDLING)
+    stack = S3SealStack(app, "Nag", settings=StackSettings())
+    if extra:
+        # A bucket with none of the stack's protections: cdk-nag must object.
+        s3.Bucket(stack, "Careless")
+    add_checks(app)
+    try:
+        app.synth()
+        failed = False
+    except RuntimeError as exc:
+        assert "ValidationFailed" in str(exc)
+        failed = True
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    violations = [v for plugin in report["pluginReports"] for v in plugin["violations"]]
+    assert failed == bool(violations)
+    return tmp_path, violations
+
+
+def test_cdk_nag_has_no_unacknowledged_findings(tmp_path: Path) -> None:
+    _, violations = synth_with_nag(tmp_path)
+    assert violations == []
+
+
+def test_cdk_nag_is_really_checking(tmp_path: Path) -> None:
+    _, violations = synth_with_nag(tmp_path, extra=True)
+    rules = {v["ruleName"] for v in violations}
+    assert "AwsSolutions-S1" in rules  # no access logs on the careless bucket
+    assert "AwsSolutions-S10" in rules  # no TLS-only policy
+
+
+def test_every_acknowledgment_gives_a_specific_reason() -> None:
+    app = cdk.App(context=NO_BUNDLING)
+    stack = S3SealStack(app, "Reasons", settings=StackSettings())
+    acknowledged = [
+        (construct.node.path, rule, reason)
+        for construct in stack.node.find_all()
+        for entry in construct.node.metadata
+        if entry.type == "aws:cdk:acknowledged-rules"
+        for rule, reason in entry.data.items()
+        if rule.startswith("AwsSolutions::")
+    ]
+    assert len(acknowledged) >= 6
+    for path, rule, reason in acknowledged:
+        assert len(reason) > 80, (path, rule, reason)
+
+
+def test_cfn_lint_finds_no_errors(tmp_path: Path) -> None:
+    app = cdk.App(outdir=str(tmp_path), context=NO_BUNDLING)
+    S3SealStack(app, "Lint", settings=StackSettings())
+    template = Path(app.synth().directory) / "Lint.template.json"
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", str(template)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    errors = [line for line in result.stdout.splitlines() if ":E" in line]
+    assert errors == [], result.stdout
+    assert result.returncode in (0, 4, 8), result.stdout + result.stderr  # warnings/info only
+
+
+def test_cdk_cli_synthesizes_offline_and_bundles_arm64(tmp_path: Path) -> None:
+    assert CDK_CLI.exists(), "the pinned CDK CLI is missing: run make deps (npm ci)"
+    assert WHEEL_CACHE.is_dir(), "the Lambda wheel cache is missing: run make deps"
+    env = {
+        **os.environ,
+        # Any attempt by pip to reach an index would fail: bundling must use the wheel cache.
+        "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "18,20",
+    }
+    result = subprocess.run(
+        [str(CDK_CLI), "synth", "--quiet", "--no-notices", "--output", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assets = json.loads((tmp_path / "S3Seal.assets.json").read_text())
+    folders = [
+        tmp_path / asset["source"]["path"]
+        for asset in assets["files"].values()
+        if asset["source"].get("packaging") == "zip"
+    ]
+    code = [folder for folder in folders if (folder / "s3seal" / "handler.py").exists()]
+    assert code, f"no asset holds s3seal: {folders}"
+    asset = code[0]
+    assert (asset / "s3seal" / "envelope" / "stream.py").exists()
+    assert (asset / "s3seal" / "rotation.py").exists()
+    assert (asset / "aws_lambda_powertools").is_dir()
+    [binding] = list((asset / "cryptography").rglob("_rust*.so"))
+    header = binding.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF"
+    assert int.from_bytes(header[18:20], "little") == ELF_MACHINE_AARCH64
+    assert not list(asset.rglob("__pycache__"))
