@@ -11,8 +11,8 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 
 .PHONY: run test lint typecheck pytest bench synth deps system-deps clean
 
-run: deps ## The main job: a local demonstration of the envelope core.
-	@scripts/demo.sh
+run: deps ## The main job: the real pipeline on an embedded local AWS, staging examples/.
+	$(BIN)/s3seal local --demo
 
 test: deps lint typecheck pytest ## Everything CI runs.
 
@@ -44,7 +44,7 @@ $(STAMP): $(REQUIREMENTS)
 	  || { echo "s3seal needs Python 3.11 or newer: run 'make PYTHON=python3.12 ...'"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e .
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e '.[local]' 
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -11,8 +11,10 @@ import argparse
 import json
 import mimetypes
 import os
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -81,10 +83,10 @@ class Aws:
     """boto3 clients built from the AWS-CLI-like options, created on first use."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self._region: str | None = args.region
-        self._profile: str | None = args.profile
+        self._region: str | None = getattr(args, "region", None)
+        self._profile: str | None = getattr(args, "profile", None)
         # Without --endpoint-url, boto3 itself honours AWS_ENDPOINT_URL(_S3, ...).
-        self._endpoint_url: str | None = args.endpoint_url
+        self._endpoint_url: str | None = getattr(args, "endpoint_url", None)
 
     @cached_property
     def _session(self) -> boto3.Session:
@@ -362,6 +364,29 @@ def _check_paths(args: argparse.Namespace) -> None:
         raise ConfigError("SRC and DST are the same; s3seal never overwrites its input")
 
 
+def cmd_local(args: argparse.Namespace, aws: Aws) -> int:
+    # Imported here: the local mode loads moto and the handler, which the other commands don't need.
+    from . import local  # noqa: PLC0415
+
+    settings = local.LocalSettings(envelope_format=args.format, compression=args.compression)
+    examples = Path(args.examples)
+    if args.demo and not examples.is_dir():
+        raise ConfigError(f"--examples {examples} is not a folder")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    print(f"function logs: {args.log_file}", file=sys.stderr)
+    with (
+        local.logs_to(Path(args.log_file)) as terminal,
+        local.LocalPipeline(settings, args.port) as pipeline,
+    ):
+        if args.demo:
+            return EXIT_OK if local.run_demo(pipeline, examples, terminal) else EXIT_FAILURE
+        local.serve(pipeline, terminal, stop)
+    print("stopped", file=sys.stderr)
+    return EXIT_OK
+
+
 # --- parser -----------------------------------------------------------------------------------
 
 
@@ -437,7 +462,36 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--metadata", metavar="FILE", help="envelope metadata file")
     inspect.add_argument("--json", action="store_true", help="print JSON")
     inspect.set_defaults(run=cmd_inspect)
+
+    local = commands.add_parser(
+        "local",
+        help="run the real pipeline on this machine (an embedded moto server on 127.0.0.1)",
+    )
+    mode = local.add_mutually_exclusive_group(required=True)
+    mode.add_argument(
+        "--demo",
+        action="store_true",
+        help="stage the files of --examples, verify each, print a table; exit 0 if all verified",
+    )
+    mode.add_argument(
+        "--serve", action="store_true", help="keep running and print each staged object"
+    )
+    local.add_argument("--port", type=_port, help="loopback port (default: a free one)")
+    local.add_argument("--examples", default="examples", help="folder of files for --demo")
+    local.add_argument("--format", choices=[f.value for f in Format], default=Format.V1.value)
+    local.add_argument("--compression", choices=["none", "gzip"], default="none")
+    local.add_argument(
+        "--log-file", default=".run/s3seal-local.log", help="where the function's logs go"
+    )
+    local.set_defaults(run=cmd_local)
     return parser
+
+
+def _port(text: str) -> int:
+    port = _positive_int(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError("a port is at most 65535")
+    return port
 
 
 def _positive_int(text: str) -> int:
@@ -452,7 +506,7 @@ def _positive_int(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    subject = " ".join(part for part in (args.command, getattr(args, "src", "")) if part)
+    subject = " ".join(part for part in (args.command, getattr(args, "src", None)) if part)
     try:
         code: int = args.run(args, Aws(args))
     except S3SealError as exc:

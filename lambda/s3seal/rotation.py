@@ -15,8 +15,9 @@ once per step, with ``{"SecretId", "ClientRequestToken", "Step"}``:
 
 Before any step, as in AWS's ``SecretsManagerRotationTemplate``, the token must be one of the
 secret's versions (unlike the template, a secret with no rotation schedule is not refused: the
-stack rotates once at deploy without rules when ``root_key_rotation_days`` is 0). A token already ``AWSCURRENT`` means the
-rotation has finished, so the step does nothing. A token that is not ``AWSPENDING`` is refused.
+stack rotates once at deploy without rules when ``root_key_rotation_days`` is 0). A token
+already ``AWSCURRENT`` means the rotation has finished, so the step does nothing. A token that
+is not ``AWSPENDING`` is refused.
 
 Safety rules:
 
