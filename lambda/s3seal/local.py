@@ -24,6 +24,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.request
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
@@ -104,6 +105,7 @@ class LocalPipeline:
         self._stop = threading.Event()
         self.invocations = 0
         self.failed_records = 0
+        self._saved_environment: dict[str, str | None] = {}
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -121,6 +123,10 @@ class LocalPipeline:
         # Never any address but loopback: the server is for this machine only.
         self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=self.port, verbose=False)
         self._server.start()
+        # moto keeps its state per process, not per server: start from nothing.
+        reset = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310
+        with urllib.request.urlopen(reset, timeout=10):  # noqa: S310 (http, our loopback server)
+            pass
         self._configure_environment()
         self.provision()
         self._stop.clear()
@@ -135,6 +141,12 @@ class LocalPipeline:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        for name, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environment = {}
         handler_module.reset()
 
     def __enter__(self) -> LocalPipeline:
@@ -145,22 +157,23 @@ class LocalPipeline:
         self.stop()
 
     def _configure_environment(self) -> None:
-        # The handler is configured from the environment, exactly as in Lambda.
-        os.environ.update(
-            {
-                "AWS_ENDPOINT_URL": self.endpoint,
-                "AWS_DEFAULT_REGION": REGION,
-                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
-                "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
-                STAGING_BUCKET: self.settings.staging_bucket,
-                ROOT_KEY_SECRET_ID: self.settings.secret_name,
-                PART_SIZE_MIB: str(self.settings.part_size_mib),
-                ENVELOPE_FORMAT: self.settings.envelope_format,
-                COMPRESSION: self.settings.compression,
-                "POWERTOOLS_SERVICE_NAME": "s3seal",
-                "POWERTOOLS_METRICS_DISABLED": "true",
-            }
-        )
+        # The handler is configured from the environment, exactly as in Lambda. What is set here
+        # is put back by stop(), so an in-process pipeline leaves its caller's environment alone.
+        variables = {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
+            STAGING_BUCKET: self.settings.staging_bucket,
+            ROOT_KEY_SECRET_ID: self.settings.secret_name,
+            PART_SIZE_MIB: str(self.settings.part_size_mib),
+            ENVELOPE_FORMAT: self.settings.envelope_format,
+            COMPRESSION: self.settings.compression,
+            "POWERTOOLS_SERVICE_NAME": "s3seal",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+        self._saved_environment = {name: os.environ.get(name) for name in variables}
+        os.environ.update(variables)
         handler_module.reset()
 
     # --- clients ----------------------------------------------------------------------------

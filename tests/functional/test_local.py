@@ -1,0 +1,216 @@
+"""`s3seal local`: the production event path on a laptop (moto server, worker, real handler)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from s3seal.local import LocalPipeline, LocalSettings, free_loopback_port
+
+from ..interop.ruby_sdk import run_ruby
+
+ROOT = Path(__file__).resolve().parents[2]
+S3SEAL = str(Path(sys.executable).parent / "s3seal")
+
+
+def local_client(endpoint: str, service: Any) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+def landing_versions(s3: Any, bucket: str, key: str) -> list[dict[str, Any]]:
+    listing = s3.list_object_versions(Bucket=bucket, Prefix=key)
+    items = listing.get("Versions", []) + listing.get("DeleteMarkers", [])
+    return [item for item in items if item["Key"] == key]
+
+
+def test_demo_stages_and_verifies_every_example(tmp_path: Path) -> None:
+    # GIVEN the shipped examples (a CSV, a multi-MiB JSON-lines file, a unicode key)
+    examples = sorted(p.name for p in (ROOT / "examples").iterdir() if p.is_file())
+    assert len(examples) >= 3
+    # WHEN the README's main command runs
+    result = subprocess.run(
+        [S3SEAL, "local", "--demo", "--log-file", str(tmp_path / "local.log")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    # THEN every file is verified, the DLQ is empty, and a manifest and COPY are printed
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in examples:
+        assert re.search(rf"demo/{re.escape(name)}\s+\d+\s+\d+\s+v1\s+verified", result.stdout), (
+            name
+        )
+    assert "dead-letter queue: 0 message(s)" in result.stdout
+    assert "ALL FILES VERIFIED" in result.stdout
+    assert '"mandatory": true' in result.stdout and "manifest encrypted" in result.stdout
+    # ... with the function's logs in the log file, not on the terminal
+    assert '"message":"object staged"' not in result.stdout
+    assert '"message":"object staged"' in (tmp_path / "local.log").read_text()
+
+
+Serving = tuple[subprocess.Popen[str], str, queue.Queue[str], str]
+
+
+@pytest.fixture
+def serving(tmp_path: Path) -> Iterator[Serving]:
+    port = free_loopback_port()
+    proc = subprocess.Popen(
+        [S3SEAL, "local", "--serve", "--port", str(port), "--log-file", str(tmp_path / "l.log")],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        banner = wait_for(lines, "Press Ctrl-C", 60)
+        yield proc, f"http://127.0.0.1:{port}", lines, banner
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for(lines: queue.Queue[str], text: str, timeout: float) -> str:
+    """Everything printed up to the first line containing ``text``."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if text in line:
+            return "".join(seen)
+    raise AssertionError(f"{text!r} not printed within {timeout} s; got:\n{''.join(seen)}")
+
+
+def test_serve_stages_a_dropped_file_readable_by_the_aws_sdk(
+    serving: Serving, tmp_path: Path
+) -> None:
+    proc, endpoint, lines, banner = serving
+    # The banner gives the commands to paste, with this endpoint.
+    assert (
+        f"aws s3 cp data.csv s3://s3seal-landing/incoming/data.csv --endpoint-url {endpoint}"
+        in banner
+    )
+    assert "s3seal decrypt s3://s3seal-staging/incoming/data.csv" in banner
+    assert f"--key-secret s3seal/root-key --endpoint-url {endpoint}" in banner
+    s3 = local_client(endpoint, "s3")
+    secrets = local_client(endpoint, "secretsmanager")
+    sqs = local_client(endpoint, "sqs")
+    # GIVEN a file dropped into landing, as a user would with boto3 or the AWS CLI
+    data = os.urandom(700_001)
+    started = time.monotonic()
+    s3.put_object(Bucket="s3seal-landing", Key="incoming/drop 1.bin", Body=data)
+    # THEN within a few seconds it is reported staged ...
+    wait_for(lines, "staged s3://s3seal-staging/incoming/drop 1.bin", 15)
+    assert time.monotonic() - started < 15
+    # ... the official AWS SDK for Ruby decrypts it to the same bytes ...
+    root_key = base64.b64decode(
+        secrets.get_secret_value(SecretId="s3seal/root-key")["SecretString"]
+    )
+    out = tmp_path / "decrypted.bin"
+    run = run_ruby(
+        "get", "v1", endpoint=endpoint, bucket="s3seal-staging", root_key=root_key,
+        objects=[("incoming/drop 1.bin", out)],
+    )  # fmt: skip
+    run.expect_ok("incoming/drop 1.bin")
+    assert out.read_bytes() == data
+    # ... no version of the plaintext is left, and the DLQ is empty
+    deadline = time.monotonic() + 10
+    while (
+        landing_versions(s3, "s3seal-landing", "incoming/drop 1.bin")
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    assert landing_versions(s3, "s3seal-landing", "incoming/drop 1.bin") == []
+    dlq = sqs.get_queue_url(QueueName="s3seal-landing-events-dlq")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+    # WHEN Ctrl-C is pressed
+    proc.send_signal(signal.SIGINT)
+    # THEN everything stops cleanly: exit 0, and nothing listens on the port any more
+    assert proc.wait(timeout=30) == 0
+    port = int(endpoint.rsplit(":", 1)[1])
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_poisoned_object_ends_in_the_dead_letter_queue_with_plaintext_kept() -> None:
+    # GIVEN the pipeline in-process, retrying fast, whose secret now holds an invalid key
+    settings = LocalSettings(visibility_timeout_seconds=1, max_receive_count=2)
+    with LocalPipeline(settings) as pipeline:
+        invalid = base64.b64encode(os.urandom(16)).decode()
+        pipeline.secrets.put_secret_value(SecretId=settings.secret_name, SecretString=invalid)
+        # WHEN a file lands
+        pipeline.s3.put_object(Bucket=settings.landing_bucket, Key="poison.csv", Body=b"a|b\n")
+        # THEN after the configured receives its message is in the DLQ ...
+        deadline = time.monotonic() + 30
+        while pipeline.dead_letter_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert pipeline.dead_letter_count() == 1
+        assert pipeline.failed_records >= settings.max_receive_count
+        # ... the plaintext is still in landing, untouched, and nothing was staged
+        body = pipeline.s3.get_object(Bucket=settings.landing_bucket, Key="poison.csv")["Body"]
+        assert body.read() == b"a|b\n"
+        staged = pipeline.s3.list_objects_v2(Bucket=settings.staging_bucket)
+        assert staged.get("KeyCount") == 0
+
+
+def test_worker_honours_batch_size_and_partial_failures() -> None:
+    # GIVEN a batch size of 3 and five files, one of them over MAX_OBJECT_BYTES
+    settings = LocalSettings(batch_size=3, visibility_timeout_seconds=1, max_receive_count=2)
+    os.environ["MAX_OBJECT_BYTES"] = "1000"
+    try:
+        with LocalPipeline(settings) as pipeline:
+            s3 = pipeline.s3
+            for n in range(4):
+                s3.put_object(Bucket=settings.landing_bucket, Key=f"ok-{n}.csv", Body=b"x" * 100)
+            s3.put_object(Bucket=settings.landing_bucket, Key="big.csv", Body=b"y" * 5000)
+            deadline = time.monotonic() + 30
+            while pipeline.dead_letter_count() == 0 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            # THEN the four small ones are staged and gone from landing, the big one is in the
+            # DLQ with its plaintext kept
+            staged = {
+                o["Key"] for o in s3.list_objects_v2(Bucket=settings.staging_bucket)["Contents"]
+            }
+            assert staged == {f"ok-{n}.csv" for n in range(4)}
+            for n in range(4):
+                assert pipeline.landing_versions(f"ok-{n}.csv") == 0
+            assert pipeline.landing_versions("big.csv") == 1
+            assert pipeline.dead_letter_count() == 1
+    finally:
+        os.environ.pop("MAX_OBJECT_BYTES", None)
