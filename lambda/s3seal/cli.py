@@ -8,6 +8,7 @@ malformed, body corrupt or tampered).
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import mimetypes
 import os
@@ -18,13 +19,15 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
-from . import __version__, progress, storage
+from . import __version__, copying, progress, staged, storage
 from .envelope import (
     Decryptor,
     Encryptor,
@@ -52,7 +55,7 @@ from .keys import (
     root_key_from_secret,
     store_root_key,
 )
-from .objects import is_s3_url, parse_s3_url
+from .objects import is_s3_url, parse_s3_prefix, parse_s3_url
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -364,6 +367,75 @@ def _check_paths(args: argparse.Namespace) -> None:
         raise ConfigError("SRC and DST are the same; s3seal never overwrites its input")
 
 
+def cmd_manifest(args: argparse.Namespace, aws: Aws) -> int:
+    """Write one COPY manifest per root-key version for the staged objects under a prefix."""
+    where = parse_s3_prefix(args.prefix)
+    since = _timestamp(args.since) if args.since else None
+    groups = staged.group_by_key(staged.list_staged(aws.s3, where.bucket, where.key, since))
+    if not groups:
+        raise S3SealError(f"no staged objects under {args.prefix}")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out_bucket, out_prefix = where.bucket, staged.MANIFEST_PREFIX
+    if args.output:
+        target = parse_s3_prefix(args.output)
+        out_bucket, out_prefix = target.bucket, target.key
+    for group, objects in sorted(groups.items()):
+        key = f"{out_prefix}{stamp}/{group}.json"
+        body = copying.manifest_bytes(obj.url for obj in objects)
+        try:
+            aws.s3.put_object(Bucket=out_bucket, Key=key, Body=body, ContentType="application/json")
+        except (ClientError, BotoCoreError) as exc:
+            raise storage.translate(exc, "cannot write", f"s3://{out_bucket}/{key}") from None
+        print(f"s3://{out_bucket}/{key}")
+        print(f"  {len(objects)} objects, root key version {group}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_copy_sql(args: argparse.Namespace, aws: Aws) -> int:
+    """Print the COPY for a manifest; the key only with --with-key."""
+    ref = parse_s3_url(args.manifest)
+    reader = storage.open_object(aws.s3, ref)
+    try:
+        doc = json.loads(b"".join(reader.chunks))
+        urls = [str(entry["url"]) for entry in doc["entries"]]
+    except (ValueError, KeyError, TypeError):
+        raise MetadataError(f"{args.manifest} is not a COPY manifest") from None
+    if not urls:
+        raise MetadataError(f"{args.manifest} lists no files")
+    gzip = all(url.endswith(staged.GZIP_SUFFIX) for url in urls)
+    key = None
+    if args.with_key:
+        # One COPY takes one key: the version that wrapped the manifest's files (manifests from
+        # `s3seal manifest` never mix versions).
+        head = storage.head_object(aws.s3, parse_s3_url(urls[0]))
+        envelope = EnvelopeMetadata.parse(dict(head.get("Metadata", {})))
+        key = base64.b64encode(_root_key(args, aws, envelope).material).decode("ascii")
+    options = copying.CopyOptions(
+        data_format=copying.DataFormat(args.data_format),
+        delimiter=args.delimiter,
+        ignore_header=args.ignore_header,
+    )
+    print(
+        copying.copy_statement(
+            table=args.table,
+            manifest_url=args.manifest,
+            iam_role=args.iam_role,
+            options=options,
+            gzip=gzip,
+            master_symmetric_key=key,
+        )
+    )
+    return EXIT_OK
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--since {text!r} is not an ISO 8601 date or time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def cmd_local(args: argparse.Namespace, aws: Aws) -> int:
     # Imported here: the local mode loads moto and the handler, which the other commands don't need.
     from . import local  # noqa: PLC0415
@@ -463,6 +535,52 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print JSON")
     inspect.set_defaults(run=cmd_inspect)
 
+    _add_copy_commands(commands, aws, keys)
+    _add_local_command(commands)
+    return parser
+
+
+def _add_copy_commands(
+    commands: Any, aws: argparse.ArgumentParser, keys: argparse.ArgumentParser
+) -> None:
+    manifest = commands.add_parser(
+        "manifest",
+        parents=[aws],
+        help="write COPY manifests (one per root-key version) for staged objects",
+    )
+    manifest.add_argument("prefix", metavar="s3://BUCKET/PREFIX", help="staged objects to list")
+    manifest.add_argument("--since", help="only objects modified at or after this ISO 8601 time")
+    manifest.add_argument(
+        "--output",
+        metavar="s3://BUCKET/PREFIX",
+        help=f"where manifests go (default: s3://BUCKET/{staged.MANIFEST_PREFIX})",
+    )
+    manifest.set_defaults(run=cmd_manifest)
+
+    copy_sql = commands.add_parser(
+        "copy-sql", parents=[keys, aws], help="print the COPY statement for a manifest"
+    )
+    copy_sql.add_argument("--table", required=True, help="target table (schema.table)")
+    copy_sql.add_argument("--manifest", required=True, metavar="s3://BUCKET/KEY")
+    copy_sql.add_argument("--iam-role", required=True, metavar="ARN", help="the COPY role")
+    copy_sql.add_argument(
+        "--format",
+        dest="data_format",
+        choices=[f.value for f in copying.DataFormat],
+        default=copying.DataFormat.DELIMITED.value,
+        help="delimited (default, with --delimiter), csv, or json ('auto')",
+    )
+    copy_sql.add_argument("--delimiter", default="|", help="field delimiter (default: |)")
+    copy_sql.add_argument("--ignore-header", type=int, default=0, metavar="N")
+    copy_sql.add_argument(
+        "--with-key",
+        action="store_true",
+        help="insert the root key (of the version the files name) instead of a placeholder",
+    )
+    copy_sql.set_defaults(run=cmd_copy_sql)
+
+
+def _add_local_command(commands: Any) -> None:
     local = commands.add_parser(
         "local",
         help="run the real pipeline on this machine (an embedded moto server on 127.0.0.1)",
@@ -484,7 +602,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-file", default=".run/s3seal-local.log", help="where the function's logs go"
     )
     local.set_defaults(run=cmd_local)
-    return parser
 
 
 def _port(text: str) -> int:

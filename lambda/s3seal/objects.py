@@ -46,3 +46,13 @@ def parse_s3_url(url: str) -> ObjectRef:
     if not bucket or not sep or not key:
         raise ConfigError(f"{url} does not name an object (expected s3://bucket/key)")
     return ObjectRef(bucket, key, version_id)
+
+
+def parse_s3_prefix(url: str) -> ObjectRef:
+    """``s3://bucket/prefix/`` (or just ``s3://bucket``) to a reference whose key is the prefix."""
+    if not is_s3_url(url):
+        raise ConfigError(f"not an s3:// URL: {url}")
+    bucket, _, prefix = url[len(S3_SCHEME) :].partition("/")
+    if not bucket:
+        raise ConfigError(f"{url} names no bucket")
+    return ObjectRef(bucket, prefix)

@@ -1,0 +1,83 @@
+"""COPY statements and manifests, to the character."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from s3seal.copying import (
+    KEY_PLACEHOLDER,
+    CopyOptions,
+    DataFormat,
+    copy_statement,
+    manifest,
+    manifest_bytes,
+)
+from s3seal.errors import ConfigError
+
+ROLE = "arn:aws:iam::123456789012:role/RedshiftCopyRole"
+
+
+def test_client_side_copy_with_placeholder() -> None:
+    sql = copy_statement(
+        table="public.sales",
+        manifest_url="s3://staging/_s3seal/manifests/m.json",
+        iam_role=ROLE,
+        options=CopyOptions(),
+    )
+    assert sql == (
+        "copy public.sales\n"
+        "from 's3://staging/_s3seal/manifests/m.json'\n"
+        f"iam_role '{ROLE}'\n"
+        f"master_symmetric_key '{KEY_PLACEHOLDER}'\n"
+        "manifest encrypted delimiter '|';"
+    )
+
+
+def test_client_side_copy_with_key_gzip_and_header() -> None:
+    sql = copy_statement(
+        table="sales",
+        manifest_url="s3://b/m.json",
+        iam_role=ROLE,
+        options=CopyOptions(DataFormat.CSV, delimiter=",", ignore_header=1),
+        gzip=True,
+        master_symmetric_key="cibeQ6J5GwJ8hLrrAdAbb09HjObumZGC/LuzM1RBKRA=",
+    )
+    assert "master_symmetric_key 'cibeQ6J5GwJ8hLrrAdAbb09HjObumZGC/LuzM1RBKRA='" in sql
+    assert sql.endswith("manifest encrypted gzip format as csv ignoreheader 1;")
+
+
+def test_server_side_copy_has_no_key_and_no_encrypted() -> None:
+    sql = copy_statement(
+        table="events",
+        manifest_url="s3://b/_s3seal/load/batch/manifest.json",
+        iam_role=ROLE,
+        options=CopyOptions(DataFormat.JSON),
+        encrypted=False,
+    )
+    assert "master_symmetric_key" not in sql and "encrypted" not in sql
+    assert sql.endswith("manifest format as json 'auto';")
+
+
+def test_literals_are_escaped_and_table_names_checked() -> None:
+    sql = copy_statement(
+        table='"odd ""name"""',
+        manifest_url="s3://b/it's.json",
+        iam_role=ROLE,
+        options=CopyOptions(),
+    )
+    assert "from 's3://b/it''s.json'" in sql
+    for bad in ("sales; drop table x", "a.b.c.d", "", "x'y"):
+        with pytest.raises(ConfigError, match="not a table name"):
+            copy_statement(table=bad, manifest_url="s3://b/m", iam_role=ROLE, options=CopyOptions())
+
+
+def test_manifest_entries_are_mandatory_and_plain_json() -> None:
+    urls = ["s3://b/a.csv", "s3://b/ünï.csv"]
+    assert manifest(urls) == {
+        "entries": [{"url": u, "mandatory": True} for u in urls],
+    }
+    assert json.loads(manifest_bytes(urls).decode("utf-8")) == manifest(urls)
+    with pytest.raises(ValueError, match="at least one"):
+        manifest([])
