@@ -44,6 +44,10 @@ class ConditionFailedError(StorageError):
     """A conditional request found the object changed (HTTP 412, or 409 for racing writes)."""
 
 
+class SourceChangedError(StorageError):
+    """The landing object changed between being looked at and being read (unversioned keys)."""
+
+
 class VerificationError(StorageError):
     """A staged object is not what was written; the plaintext is kept."""
 
@@ -92,6 +96,7 @@ __all__ = [
     "RootKeyError",
     "S3SealError",
     "SecretError",
+    "SourceChangedError",
     "StorageError",
     "TamperedCiphertextError",
     "TruncatedCiphertextError",

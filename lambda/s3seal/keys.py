@@ -170,9 +170,17 @@ class CachedRootKey:
             raise SecretError(f"cannot read secret {self.secret_id}: {exc}") from None
         doc = json.loads(str(raw))
         where = f"secret {self.secret_id} version {doc['version']}"
-        if doc["value"] is None:
-            raise InvalidRootKeyError(f"{where} holds binary data; s3seal expects a base64 string")
-        return RootKey(parse_root_key(doc["value"], source=where), doc["arn"], doc["version"])
+        try:
+            if doc["value"] is None:
+                raise InvalidRootKeyError(
+                    f"{where} holds binary data; s3seal expects a base64 string"
+                )
+            material = parse_root_key(doc["value"], source=where)
+        except InvalidRootKeyError:
+            # Not cached as a failure: once someone fixes the secret, the next call sees it.
+            self.invalidate()
+            raise
+        return RootKey(material, doc["arn"], doc["version"])
 
     def invalidate(self) -> None:
         """Forget the cached key (after the secret was found invalid, say)."""

@@ -9,8 +9,11 @@ The rules that keep data safe under at-least-once, out-of-order, concurrent deli
    looked at; the write itself is conditional (``If-None-Match: *`` when there is none,
    ``If-Match`` on the ETag seen when replacing an older one), so a racing writer makes the write
    fail and the decision is taken again, never silently overwritten.
-3. Newer is decided by S3's event sequencer. Without one (S3 Batch Operations), a version is
-   newer than what is staged only if it is the key's current version in landing.
+3. Newer is decided by S3's event sequencer. Without one on either side (S3 Batch Operations),
+   a version that S3 listed as older than the staged one when that was staged is older; else the
+   source objects' LastModified decides; only on a tie (same second) whether the version is the
+   key's current one. (Not "current" alone: once a newer version is staged and its plaintext
+   deleted, an older one becomes current again.)
 4. A version that is older than what is staged is superseded: its plaintext is deleted without
    being staged, as the newer version stands for the key.
 
@@ -23,9 +26,12 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 from urllib.parse import quote
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from . import storage
 from .config import Compression, Settings
@@ -36,6 +42,7 @@ from .errors import (
     MetadataError,
     ObjectNotFoundError,
     ObjectTooLargeError,
+    SourceChangedError,
     VerificationError,
 )
 from .events import ObjectEvent, sequencer_key
@@ -51,6 +58,12 @@ SOURCE_KEY = "s3seal-source-key"
 SOURCE_VERSION = "s3seal-source-version"
 SOURCE_ETAG = "s3seal-source-etag"
 SOURCE_SEQUENCER = "s3seal-source-sequencer"
+SOURCE_LAST_MODIFIED = "s3seal-source-last-modified"
+"""ISO 8601, UTC: orders versions when an event carries no sequencer."""
+SOURCE_OLDER_VERSIONS = "s3seal-source-older-versions"
+"""Space-separated ids of the versions S3 listed as older than the source when it was staged."""
+OLDER_VERSIONS_KEPT = 10
+"""Enough for a burst of uploads to one key, well inside S3's 2 KB of user metadata."""
 
 ASSUMED_BYTES_PER_SECOND = 32 * storage.MiB
 """A floor for GET + encrypt + PUT throughput inside Lambda, used to refuse up front an object
@@ -91,6 +104,7 @@ class Source:
     size: int
     content_type: str | None
     sequencer: str | None
+    last_modified: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +128,18 @@ class Staged:
     def sequencer(self) -> str | None:
         return self.metadata.get(SOURCE_SEQUENCER) or None
 
+    @property
+    def older_versions(self) -> frozenset[str]:
+        return frozenset(self.metadata.get(SOURCE_OLDER_VERSIONS, "").split())
+
+    @property
+    def source_last_modified(self) -> datetime | None:
+        text = self.metadata.get(SOURCE_LAST_MODIFIED)
+        try:
+            return datetime.fromisoformat(text) if text else None
+        except ValueError:
+            return None
+
 
 class Decision(StrEnum):
     CREATE = "create"
@@ -126,14 +152,19 @@ def decide(source: Source, staged: Staged | None, is_current: Callable[[], bool]
     """Whether ``source`` should be written over what is staged for its key (rules 2 to 4)."""
     if staged is None:
         return Decision.CREATE
-    same_version = (
-        source.ref.version_id is not None and staged.source_version == source.ref.version_id
-    )
-    same_unversioned = source.ref.version_id is None and staged.source_version is None
-    if same_version or (same_unversioned and staged.source_etag == source.etag):
+    version = source.ref.version_id
+    same_version = version is not None and staged.source_version == version
+    same_content = version is None and staged.source_version is None
+    if same_version or (same_content and staged.source_etag == source.etag):
         return Decision.ALREADY_STAGED
     if source.sequencer and staged.sequencer:
         newer = sequencer_key(source.sequencer) > sequencer_key(staged.sequencer)
+        return Decision.REPLACE if newer else Decision.SUPERSEDED
+    if version is not None and version in staged.older_versions:
+        return Decision.SUPERSEDED
+    staged_time = staged.source_last_modified
+    if source.last_modified and staged_time and source.last_modified != staged_time:
+        newer = source.last_modified > staged_time
         return Decision.REPLACE if newer else Decision.SUPERSEDED
     return Decision.REPLACE if is_current() else Decision.SUPERSEDED
 
@@ -216,6 +247,10 @@ class Pipeline:
                 written, envelope = self._encrypt_and_upload(
                     source, staged_ref, root, condition, remaining_seconds
                 )
+            except SourceChangedError:
+                # Unversioned landing key overwritten between our HEAD and GET: the new content
+                # has its own event, which stages it. Nothing here is ours to write or delete.
+                return Outcome(Action.SUPERSEDED, source.ref, detail="changed while being read")
             except ConditionFailedError:
                 continue  # another writer got there first: look again
             except ObjectNotFoundError:
@@ -247,6 +282,7 @@ class Pipeline:
             size=int(head["ContentLength"]),
             content_type=head.get("ContentType"),
             sequencer=event.sequencer,
+            last_modified=_utc(head.get("LastModified")),
         )
 
     def _is_current(self, source: Source) -> bool:
@@ -288,6 +324,20 @@ class Pipeline:
             metadata=dict(head.get("Metadata", {})),
         )
 
+    def _older_versions(self, source: Source) -> list[str]:
+        """Ids of the versions S3 lists after (older than) the source, for ordering without a
+        sequencer."""
+        ref = source.ref
+        try:
+            listing = self._s3.list_object_versions(Bucket=ref.bucket, Prefix=ref.key, MaxKeys=100)
+        except (ClientError, BotoCoreError) as exc:
+            raise storage.translate(exc, "cannot list versions of", ref) from None
+        ids = [v["VersionId"] for v in listing.get("Versions", []) if v["Key"] == ref.key]
+        if ref.version_id not in ids:
+            return []
+        start = ids.index(ref.version_id) + 1
+        return ids[start : start + OLDER_VERSIONS_KEPT]
+
     def _source_metadata(self, source: Source) -> dict[str, str]:
         meta = {
             SOURCE_BUCKET: source.ref.bucket,
@@ -298,6 +348,14 @@ class Pipeline:
             meta[SOURCE_VERSION] = source.ref.version_id
         if source.sequencer:
             meta[SOURCE_SEQUENCER] = source.sequencer
+        if source.last_modified:
+            meta[SOURCE_LAST_MODIFIED] = source.last_modified.isoformat()
+        if source.ref.version_id:
+            # Recorded even when this event has a sequencer: a later event for an older version
+            # may come without one (a Batch Operations backfill).
+            older = self._older_versions(source)
+            if older:
+                meta[SOURCE_OLDER_VERSIONS] = " ".join(older)
         return meta
 
     def _encrypt_and_upload(
@@ -316,7 +374,10 @@ class Pipeline:
             description=root.description(),
             plaintext_length=None if compressed else source.size,
         )
-        reader = storage.open_object(self._s3, source.ref, if_match=source.etag)
+        try:
+            reader = storage.open_object(self._s3, source.ref, if_match=source.etag)
+        except ConditionFailedError:
+            raise SourceChangedError(f"{source.ref} changed after it was looked at") from None
         plaintext: Iterable[bytes] = _gzip(reader.chunks) if compressed else reader.chunks
         parts = iter_parts(encrypt_chunks(encryptor, plaintext), settings.part_size)
         if remaining_seconds is not None:
@@ -382,6 +443,12 @@ class Pipeline:
             storage.delete_version(self._s3, source.ref)
         else:
             storage.delete_version(self._s3, source.ref, if_match=source.etag)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _is_folder_marker(key: str, size: int | None) -> bool:

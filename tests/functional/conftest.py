@@ -7,13 +7,18 @@ import copy
 import itertools
 import json
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
+from urllib.parse import parse_qsl, urlsplit
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError, ReadTimeoutError, ResponseStreamingError
+from botocore.response import StreamingBody
 
 from s3seal.config import Settings
 from s3seal.envelope import decrypt_bytes
@@ -182,3 +187,281 @@ def harness(moto_endpoint: str, s3: Any) -> Iterator[Harness]:
 @pytest.fixture
 def context() -> FakeContext:
     return FakeContext()
+
+
+# --- fault injection through botocore's own event system ---------------------------------------
+
+Params = dict[str, Any]
+"""An S3 call's API parameters as the caller gave them (``Bucket``, ``Key``, ``PartNumber``)."""
+Selector = Callable[[Params], bool]
+
+_RECORDED = (
+    "Bucket",
+    "Key",
+    "VersionId",
+    "PartNumber",
+    "UploadId",
+    "IfMatch",
+    "IfNoneMatch",
+    "Metadata",
+)
+
+
+def everything(params: Params) -> bool:
+    return True
+
+
+def client_error(operation: str, code: str, status: int) -> ClientError:
+    """The error botocore raises when S3 answers ``status`` with ``code``."""
+    response: Any = {
+        "Error": {"Code": code, "Message": f"injected {code}"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, operation)
+
+
+class Hits:
+    """The calls a hook acted on (their API parameters), counted across threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.items: list[Params] = []
+
+    def add(self, params: Params) -> None:
+        with self._lock:
+            self.items.append(params)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self.items)
+
+    def named(self, operation: str, bucket: str | None = None) -> list[Params]:
+        """Recorded calls of one operation (to ``bucket``, if given)."""
+        with self._lock:
+            return [
+                p
+                for p in self.items
+                if p["Operation"] == operation and (bucket is None or p.get("Bucket") == bucket)
+            ]
+
+
+class _Raw:
+    """A urllib3-like raw response body for an AWSResponse built by a hook."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+class BreakingBody(StreamingBody):
+    """A GET body that delivers ``after`` bytes, then fails as a reset connection does."""
+
+    def __init__(self, body: StreamingBody, after: int, length: int, hits: Hits) -> None:
+        super().__init__(cast("IO[bytes]", body), length)
+        self._after = after
+        self._delivered = 0
+        self._hits = hits
+
+    def read(self, amt: int | None = None) -> bytes:
+        if self._delivered >= self._after:
+            self._hits.add({"delivered": self._delivered})
+            raise ResponseStreamingError(error="Connection reset by peer (injected)")
+        data = super().read(amt)
+        self._delivered += len(data)
+        return data
+
+
+class Faults:
+    """Hooks on one botocore client, all removed by ``clear()`` (and by the fixture's teardown).
+
+    A hook acts only on the calls ``when`` selects among one operation, and of those only on the
+    ``calls``-th ones (1-based; None: all). Selection happens in ``before-parameter-build``, where
+    the API parameters are at hand, and is carried in the request context to the later events
+    (``before-call``, ``before-send`` for every attempt, ``after-call``).
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._hooks: list[tuple[str, Callable[..., Any]]] = []
+        self._lock = threading.Lock()
+        self._tokens = 0
+
+    def on(self, event: str, handler: Callable[..., Any]) -> None:
+        self._client.meta.events.register(event, handler)
+        self._hooks.append((event, handler))
+
+    def clear(self) -> None:
+        """Remove every hook (do it before the test's own S3 calls and assertions)."""
+        while self._hooks:
+            event, handler = self._hooks.pop()
+            self._client.meta.events.unregister(event, handler)
+
+    def _select(self, operation: str, when: Selector, calls: Container[int] | None) -> str:
+        with self._lock:
+            self._tokens += 1
+            token = f"s3seal-test-fault-{self._tokens}"
+        seen = [0]
+
+        def mark(params: Params, context: dict[str, Any], **_: Any) -> None:
+            if not when(params):
+                return
+            with self._lock:
+                seen[0] += 1
+                number = seen[0]
+            if calls is None or number in calls:
+                context[token] = {k: params[k] for k in _RECORDED if k in params}
+
+        self.on(f"before-parameter-build.s3.{operation}", mark)
+        return token
+
+    def fail(
+        self,
+        operation: str,
+        code: str = "InternalError",
+        *,
+        status: int = 500,
+        when: Selector = everything,
+        calls: Container[int] | None = None,
+        applied: bool = False,
+    ) -> Hits:
+        """Selected calls raise the ClientError S3 would give for ``code``.
+
+        ``applied``: the request reaches S3 and takes effect, and then the answer is lost (the
+        connection closes before the response is read).
+        """
+        token = self._select(operation, when, calls)
+        hits = Hits()
+
+        def before(context: dict[str, Any], **_: Any) -> None:
+            if token in context:
+                hits.add(context[token])
+                raise client_error(operation, code, status)
+
+        def after(http_response: Any, context: dict[str, Any], **_: Any) -> None:
+            if token in context:
+                hits.add(context[token])
+                # after-call runs outside botocore's retry loop: as if every attempt's answer
+                # was lost.
+                raise ReadTimeoutError(endpoint_url=str(http_response.url))
+
+        if applied:
+            self.on(f"after-call.s3.{operation}", after)
+        else:
+            self.on(f"before-call.s3.{operation}", before)
+        return hits
+
+    def respond(
+        self,
+        operation: str,
+        status: int,
+        code: str,
+        *,
+        bucket: str,
+        attempts: int | None = None,
+    ) -> Hits:
+        """The first ``attempts`` HTTP attempts of ``operation`` on ``bucket`` (None: every
+        attempt) get an S3 error response instead of being sent; botocore's retry handler sees
+        them as it would S3's. (``before-send`` only has the prepared request: selection is by
+        the path-style URL the moto endpoint uses.)"""
+        hits = Hits()
+        body = (
+            f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
+            f"<Message>injected {code}</Message><RequestId>INJECTED</RequestId></Error>"
+        ).encode()
+
+        def before_send(request: Any, **_: Any) -> AWSResponse | None:
+            url = urlsplit(request.url)
+            if not url.path.startswith(f"/{bucket}/"):
+                return None
+            with self._lock:
+                if attempts is not None and len(hits) >= attempts:
+                    return None
+                hits.add({"url": request.url, **dict(parse_qsl(url.query))})
+            headers: Any = {"Content-Type": "application/xml", "Content-Length": str(len(body))}
+            return AWSResponse(request.url, status, headers, _Raw(body))
+
+        self.on(f"before-send.s3.{operation}", before_send)
+        return hits
+
+    def break_stream(self, *, after: int, when: Selector = everything) -> Hits:
+        """Selected GETs answer normally, but their body fails after ``after`` bytes."""
+        token = self._select("GetObject", when, None)
+        hits = Hits()
+
+        def wrap(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+            if token in context and "Body" in parsed:
+                parsed["Body"] = BreakingBody(
+                    parsed["Body"], after, int(parsed["ContentLength"]), hits
+                )
+
+        self.on("after-call.s3.GetObject", wrap)
+        return hits
+
+    def before(
+        self,
+        operation: str,
+        action: Callable[[Params], None],
+        *,
+        when: Selector = everything,
+        calls: Container[int] | None = None,
+    ) -> Hits:
+        """Run ``action`` (wait at a barrier, change S3's state...) just before selected calls
+        are sent."""
+        token = self._select(operation, when, calls)
+        hits = Hits()
+
+        def run(context: dict[str, Any], **_: Any) -> None:
+            if token in context:
+                hits.add(context[token])
+                action(context[token])
+
+        self.on(f"before-call.s3.{operation}", run)
+        return hits
+
+    def record(self) -> Hits:
+        """Every S3 API call from now on (``Operation`` plus the identifying parameters)."""
+        hits = Hits()
+
+        def note(params: Params, model: Any, **_: Any) -> None:
+            hits.add({"Operation": model.name} | {k: params[k] for k in _RECORDED if k in params})
+
+        self.on("before-parameter-build.s3", note)
+        return hits
+
+
+@pytest.fixture
+def faults(harness: Harness) -> Iterator[Faults]:
+    """Fault injection on the S3 client the harness gives the App; hooks removed at teardown."""
+    injected = Faults(harness.s3)
+    yield injected
+    injected.clear()
+
+
+# --- end states -------------------------------------------------------------------------------
+
+
+def landing_bodies(h: Harness, key: str, bucket: str | None = None) -> list[bytes]:
+    """The content of every version of ``key`` in landing, newest first; delete markers fail."""
+    bucket = bucket or h.landing
+    out = []
+    for item in h.versions(bucket, key):
+        assert "Size" in item, f"unexpected delete marker for {key}: {item}"
+        out.append(
+            h.s3.get_object(Bucket=bucket, Key=key, VersionId=item["VersionId"])["Body"].read()
+        )
+    return out
+
+
+def staged_versions(h: Harness, key: str) -> list[dict[str, Any]]:
+    """Every version and delete marker of ``key`` in staging."""
+    return h.versions(h.staging, key)
+
+
+def sqs_ok() -> dict[str, Any]:
+    return {"batchItemFailures": []}
+
+
+def sqs_failed(*numbers: int) -> dict[str, Any]:
+    return {"batchItemFailures": [{"itemIdentifier": f"message-{n}"} for n in numbers]}

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 
 from s3seal.objects import ObjectRef
 from s3seal.pipeline import (
     SOURCE_ETAG,
+    SOURCE_LAST_MODIFIED,
     SOURCE_SEQUENCER,
     SOURCE_VERSION,
     Decision,
@@ -17,13 +19,28 @@ from s3seal.pipeline import (
     decide,
 )
 
+T1 = datetime(2026, 11, 24, 7, 0, 0, tzinfo=UTC)
+T2 = datetime(2026, 11, 24, 7, 0, 5, tzinfo=UTC)
 
-def source(version: str | None = "v2", etag: str = "e2", sequencer: str | None = "00A2") -> Source:
-    return Source(ObjectRef("landing", "k", version), etag, 10, None, sequencer)
+
+def source(
+    version: str | None = "v2",
+    etag: str = "e2",
+    sequencer: str | None = "00A2",
+    modified: datetime | None = None,
+) -> Source:
+    return Source(ObjectRef("landing", "k", version), etag, 10, None, sequencer, modified)
 
 
-def staged(version: str | None = "v1", etag: str = "e1", sequencer: str | None = "00A1") -> Staged:
+def staged(
+    version: str | None = "v1",
+    etag: str = "e1",
+    sequencer: str | None = "00A1",
+    modified: datetime | None = None,
+) -> Staged:
     metadata = {SOURCE_ETAG: etag}
+    if modified:
+        metadata[SOURCE_LAST_MODIFIED] = modified.isoformat()
     if version:
         metadata[SOURCE_VERSION] = version
     if sequencer:
@@ -46,6 +63,14 @@ def never_asked() -> bool:
         (source(sequencer=None), staged(), lambda: True, Decision.REPLACE),
         (source(sequencer=None), staged(), lambda: False, Decision.SUPERSEDED),
         (source(), staged(sequencer=None), lambda: True, Decision.REPLACE),
+        (source(sequencer=None, modified=T2), staged(modified=T1), never_asked, Decision.REPLACE),
+        (
+            source(sequencer=None, modified=T1),
+            staged(modified=T2),
+            never_asked,
+            Decision.SUPERSEDED,
+        ),
+        (source(sequencer=None, modified=T1), staged(modified=T1), lambda: True, Decision.REPLACE),
         (
             source(version=None, etag="e1"),
             staged(version=None, etag="e1"),
@@ -68,6 +93,9 @@ def never_asked() -> bool:
         "no-sequencer-current",
         "no-sequencer-not-current",
         "staged-without-sequencer",
+        "no-sequencer-later-modified",
+        "no-sequencer-older-than-staged-though-current",
+        "no-sequencer-same-second-current",
         "unversioned-same-etag",
         "unversioned-new-content",
     ],
