@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import copy
+import io
 import itertools
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Container, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
@@ -16,6 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import boto3
 import pytest
+from aws_lambda_powertools import Logger
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, ReadTimeoutError, ResponseStreamingError
 from botocore.response import StreamingBody
@@ -182,6 +186,23 @@ def harness(moto_endpoint: str, s3: Any) -> Iterator[Harness]:
         lambda **kwargs: h.secret_calls.append("GetSecretValue"),
     )
     yield h
+
+
+@contextmanager
+def logs_of(logger: Logger) -> Iterator[io.StringIO]:
+    """Everything a Powertools logger writes, at DEBUG (it binds its stream at import, so pytest's
+    capture would miss it)."""
+    stream = io.StringIO()
+    log_handler = cast(logging.StreamHandler[Any], logger.registered_handler)
+    previous = log_handler.setStream(stream)
+    level = logger.log_level
+    logger.setLevel("DEBUG")
+    try:
+        yield stream
+    finally:
+        logger.setLevel(level)
+        if previous is not None:
+            log_handler.setStream(previous)
 
 
 @pytest.fixture

@@ -4,37 +4,25 @@ from __future__ import annotations
 
 import base64
 import io
-import logging
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any, cast
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from s3seal import handler as handler_module
 
-from .conftest import FakeContext, Harness
+from .conftest import FakeContext, Harness, logs_of
 
 PLAINTEXT_MARKER = b"CONFIDENTIAL-ROW-7f3a9c"
 
 
 @pytest.fixture
 def captured_logs() -> Iterator[io.StringIO]:
-    """Everything the function's Powertools logger writes, at DEBUG."""
-    stream = io.StringIO()
-    log_handler = cast(logging.StreamHandler[Any], handler_module.logger.registered_handler)
-    previous = log_handler.setStream(stream)
-    level = handler_module.logger.log_level
-    handler_module.logger.setLevel("DEBUG")
-    try:
+    with logs_of(handler_module.logger) as stream:
         yield stream
-    finally:
-        handler_module.logger.setLevel(level)
-        if previous is not None:
-            log_handler.setStream(previous)
 
 
 def forms(secret: bytes) -> list[bytes]:

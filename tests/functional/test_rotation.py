@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import io
-import logging
 import secrets as stdlib_secrets
 import string
 import uuid
@@ -28,7 +27,7 @@ from s3seal.keys import SECRET_VERSION_FIELD, parse_root_key, root_key_from_secr
 from s3seal.rotation import RotationError, Step
 
 from ..conftest import REGION
-from .conftest import FakeContext
+from .conftest import FakeContext, logs_of
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -364,18 +363,8 @@ def test_handler_refuses_events_that_are_not_rotation_steps(bad_event: dict[str,
 
 @pytest.fixture
 def captured_logs() -> Iterator[io.StringIO]:
-    """Everything the rotation function's Powertools logger writes, at DEBUG."""
-    stream = io.StringIO()
-    log_handler = cast(logging.StreamHandler[Any], rotation.logger.registered_handler)
-    previous = log_handler.setStream(stream)
-    level = rotation.logger.log_level
-    rotation.logger.setLevel("DEBUG")
-    try:
+    with logs_of(rotation.logger) as stream:
         yield stream
-    finally:
-        rotation.logger.setLevel(level)
-        if previous is not None:
-            log_handler.setStream(previous)
 
 
 def test_no_step_logs_a_key(
