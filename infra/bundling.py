@@ -58,6 +58,39 @@ class PipBundling:
         return True
 
 
+def s3seal_function(
+    scope: Construct,
+    prefix: str = "",
+    *,
+    handler: str,
+    description: str,
+    log_retention: logs.RetentionDays,
+    memory_size: int,
+    timeout: cdk.Duration,
+    environment: dict[str, str],
+    reserved_concurrency: int | None = None,
+) -> lambda_.Function:
+    """One of s3seal's functions: the shared asset on arm64, active tracing, its own log group
+    (``{prefix}Logs``) and a role (``{prefix}Role``) that may write only to that log group."""
+    log_group = logs.LogGroup(scope, f"{prefix}Logs", retention=log_retention)
+    return lambda_.Function(
+        scope,
+        f"{prefix}Function",
+        description=description,
+        runtime=RUNTIME,
+        architecture=lambda_.Architecture.ARM_64,
+        handler=handler,
+        code=function_code(),
+        memory_size=memory_size,
+        timeout=timeout,
+        reserved_concurrent_executions=reserved_concurrency,
+        tracing=lambda_.Tracing.ACTIVE,
+        log_group=log_group,
+        role=function_role(scope, f"{prefix}Role", log_group),
+        environment=environment,
+    )
+
+
 def function_role(scope: Construct, construct_id: str, log_group: logs.ILogGroup) -> iam.Role:
     """A function role that may write to its own log group and nothing else yet.
 

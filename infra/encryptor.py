@@ -5,7 +5,6 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -16,7 +15,7 @@ from constructs import Construct
 
 from s3seal import config as env
 
-from .bundling import RUNTIME, function_code, function_role
+from .bundling import s3seal_function
 from .settings import StackSettings
 
 DLQ_RETENTION = cdk.Duration.days(14)
@@ -68,24 +67,18 @@ class Encryptor(Construct):
         landing.add_event_notification(
             s3.EventType.OBJECT_CREATED, s3n.SqsDestination(self.queue), *filters
         )
-        function_logs = logs.LogGroup(self, "Logs", retention=log_retention)
-        self.role = function_role(self, "Role", function_logs)
-        self.function = lambda_.Function(
+        self.function = s3seal_function(
             self,
-            "Function",
-            description="s3seal: envelope-encrypts each landed object into staging",
-            runtime=RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
             handler="s3seal.handler.handler",
-            code=function_code(),
+            description="s3seal: envelope-encrypts each landed object into staging",
+            log_retention=log_retention,
             memory_size=settings.function_memory_mb,
             timeout=cdk.Duration.seconds(settings.function_timeout_seconds),
-            reserved_concurrent_executions=settings.reserved_concurrency,
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=function_logs,
-            role=self.role,
+            reserved_concurrency=settings.reserved_concurrency,
             environment=function_environment(settings, staging.bucket_name, secret.secret_arn),
         )
+        assert isinstance(self.function.role, iam.Role)
+        self.role: iam.Role = self.function.role
         self.function.add_event_source(
             sources.SqsEventSource(
                 self.queue,

@@ -10,10 +10,20 @@ REDSHIFT_SERVICES = ("redshift.amazonaws.com", "redshift-serverless.amazonaws.co
 
 
 class RedshiftCopyRole(Construct):
-    """Read access to the staging bucket, for Redshift only (optionally one cluster/namespace)."""
+    """Read access to the staging bucket, for Redshift only (optionally one cluster/namespace).
+
+    ``read_prefix``: what COPY reads. The staged envelopes (everything) for ``COPY ... ENCRYPTED``;
+    only the transient load prefix when a server-side loader hands COPY plaintext.
+    """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, staging: s3.Bucket, source_arn: str | None
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        staging: s3.Bucket,
+        source_arn: str | None,
+        read_prefix: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
         conditions = {"ArnLike": {"aws:SourceArn": source_arn}} if source_arn else None
@@ -30,7 +40,7 @@ class RedshiftCopyRole(Construct):
             iam.PolicyStatement(
                 sid="ReadStagedObjects",
                 actions=["s3:GetObject", "s3:GetObjectVersion"],
-                resources=[staging.arn_for_objects("*")],
+                resources=[staging.arn_for_objects(f"{read_prefix}*")],
             )
         )
         self.role.add_to_policy(

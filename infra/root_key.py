@@ -10,7 +10,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
-from .bundling import RUNTIME, function_code, function_role
+from .bundling import s3seal_function
 
 
 class RootKey(Construct):
@@ -58,20 +58,14 @@ class RootKey(Construct):
             encryption_key=key,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
-        rotation_logs = logs.LogGroup(self, "RotationLogs", retention=log_retention)
-        rotation = lambda_.Function(
+        rotation = s3seal_function(
             self,
-            "RotationFunction",
-            description="s3seal: writes a fresh 256-bit root key as the secret's new version",
-            runtime=RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
+            "Rotation",
             handler="s3seal.rotation.handler",
-            code=function_code(),
+            description="s3seal: writes a fresh 256-bit root key as the secret's new version",
+            log_retention=log_retention,
             memory_size=256,
             timeout=cdk.Duration.seconds(60),
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=rotation_logs,
-            role=function_role(self, "RotationRole", rotation_logs),
             environment={"POWERTOOLS_SERVICE_NAME": "s3seal-rotation"},
         )
         secret.add_rotation_schedule(

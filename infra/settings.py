@@ -57,6 +57,24 @@ class StackSettings:
     """Principals besides the function and the COPY role allowed to read staging."""
     # Operations
     alarm_email: str | None = None
+    # Loading into Redshift (nothing is created while loader_mode is "off")
+    loader_mode: str = "off"
+    """``off``, ``server-side`` (current Redshift) or ``client-side`` (COPY ... ENCRYPTED)."""
+    loader_table: str | None = None
+    loader_prefix: str = ""
+    loader_schedule_minutes: int = 15
+    loader_min_files: int = 0
+    loader_min_bytes: int = 0
+    loader_max_wait_seconds: int = 0
+    copy_format: str = "delimited"
+    copy_delimiter: str = "|"
+    copy_ignore_header: int = 0
+    redshift_cluster_id: str | None = None
+    redshift_workgroup: str | None = None
+    redshift_database: str = "dev"
+    redshift_secret_arn: str | None = None
+    """Database credentials for the Data API; without it, IAM auth as ``redshift_db_user``."""
+    redshift_db_user: str | None = None
 
     def __post_init__(self) -> None:
         _check(self.landing_encryption in ("s3", "kms"), "landing_encryption", "'s3' or 'kms'")
@@ -73,12 +91,34 @@ class StackSettings:
             "root_key_rotation_days",
             "0 (off) or 1 to 1000",
         )
+        _check(
+            self.loader_mode in ("off", "server-side", "client-side"),
+            "loader_mode",
+            "off, server-side or client-side",
+        )
+        if self.loader_enabled:
+            _check(bool(self.loader_table), "loader_table", "set when the loader is on")
+            _check(
+                bool(self.redshift_cluster_id) != bool(self.redshift_workgroup),
+                "redshift_cluster_id",
+                "set (or redshift_workgroup, not both) when the loader is on",
+            )
+            _check(
+                bool(self.redshift_secret_arn or self.redshift_db_user or self.redshift_workgroup),
+                "redshift_secret_arn",
+                "set (or redshift_db_user) for a provisioned cluster",
+            )
+            _check(1 <= self.loader_schedule_minutes <= 1440, "loader_schedule_minutes", "1-1440")
         # A batch larger than 10 needs a batching window (a Lambda rule for SQS sources).
         _check(
             self.batch_size <= 10 or self.max_batching_window_seconds > 0,
             "max_batching_window_seconds",
             "> 0 when batch_size > 10",
         )
+
+    @property
+    def loader_enabled(self) -> bool:
+        return self.loader_mode != "off"
 
     @property
     def visibility_timeout_seconds(self) -> int:

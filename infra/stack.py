@@ -10,8 +10,11 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from s3seal.staged import LOAD_PREFIX
+
 from .buckets import Buckets
 from .encryptor import Encryptor
+from .loader import Loader
 from .monitoring import Monitoring
 from .nag import acknowledge_findings
 from .redshift import RedshiftCopyRole
@@ -82,7 +85,20 @@ class S3SealStack(cdk.Stack):
             "RedshiftCopy",
             staging=self.buckets.staging,
             source_arn=settings.redshift_source_arn,
+            read_prefix=LOAD_PREFIX if settings.loader_mode == "server-side" else "",
         )
+        self.loader: Loader | None = None
+        if settings.loader_enabled:
+            self.loader = Loader(
+                self,
+                "Loader",
+                settings=settings,
+                staging=self.buckets.staging,
+                secret=self.root_key.secret,
+                secret_kms_key=self.root_key.kms_key,
+                copy_role=self.redshift.role,
+                log_retention=log_retention,
+            )
         self._restrict_staging_reads(settings)
         self.monitoring = Monitoring(
             self,
@@ -101,6 +117,7 @@ class S3SealStack(cdk.Stack):
         readers = [
             self.encryptor.role.role_arn,
             self.redshift.role.role_arn,
+            *([self.loader.role.role_arn] if self.loader else []),
             *settings.staging_extra_reader_arns,
         ]
         self.buckets.staging.add_to_resource_policy(

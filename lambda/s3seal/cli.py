@@ -100,6 +100,9 @@ class Aws:
         client: S3Client = self._session.client("s3", endpoint_url=self._endpoint_url)
         return client
 
+    def client(self, service: Any) -> Any:
+        return self._session.client(service, endpoint_url=self._endpoint_url)
+
     @cached_property
     def secrets(self) -> SecretsManagerClient:
         client: SecretsManagerClient = self._session.client(
@@ -436,6 +439,58 @@ def _timestamp(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+# Each `s3seal load` option sets the loader variable of the same meaning (see s3seal.loader), so
+# the command and the scheduled function are configured the same way; unset options fall back to
+# the environment.
+LOAD_OPTIONS = {
+    "bucket": "STAGING_BUCKET",
+    "table": "LOADER_TABLE",
+    "mode": "LOADER_MODE",
+    "iam_role": "COPY_IAM_ROLE",
+    "database": "REDSHIFT_DATABASE",
+    "cluster_id": "REDSHIFT_CLUSTER_ID",
+    "workgroup": "REDSHIFT_WORKGROUP",
+    "db_secret_arn": "REDSHIFT_SECRET_ARN",
+    "db_user": "REDSHIFT_DB_USER",
+    "key_secret": "ROOT_KEY_SECRET_ID",
+    "kms_key": "LOAD_KMS_KEY_ID",
+    "prefix": "LOAD_PREFIX_FILTER",
+    "data_format": "COPY_FORMAT",
+    "delimiter": "COPY_DELIMITER",
+    "ignore_header": "COPY_IGNORE_HEADER",
+    "min_files": "MIN_FILES",
+    "min_bytes": "MIN_BYTES",
+    "max_wait": "MAX_WAIT_SECONDS",
+}
+
+
+def cmd_load(args: argparse.Namespace, aws: Aws) -> int:
+    # Imported here: only this command needs the loader and the Data API.
+    from .loader import Loader, LoaderSettings  # noqa: PLC0415
+
+    environ = dict(os.environ)
+    for option, variable in LOAD_OPTIONS.items():
+        value = getattr(args, option)
+        if value is not None:
+            environ[variable] = str(value)
+    settings = LoaderSettings.from_env(environ)
+    redshift_data = aws.client("redshift-data")
+    loader = Loader(settings, aws.s3, redshift_data, aws.secrets)
+    if args.list:
+        for record in loader.records():
+            doc = record.to_json()
+            doc.pop("objects", None)
+            print(json.dumps(doc, default=str))
+        return EXIT_OK
+    if args.retry:
+        record = loader.retry(args.retry)
+        print(json.dumps({"batch_id": record.batch_id, "state": record.state.value}))
+        return EXIT_OK
+    summary = loader.run().to_dict()
+    print(json.dumps(summary, indent=1, default=str))
+    return EXIT_FAILURE if summary.get("batches_failed") else EXIT_OK
+
+
 def cmd_local(args: argparse.Namespace, aws: Aws) -> int:
     # Imported here: the local mode loads moto and the handler, which the other commands don't need.
     from . import local  # noqa: PLC0415
@@ -536,6 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.set_defaults(run=cmd_inspect)
 
     _add_copy_commands(commands, aws, keys)
+    _add_load_command(commands, aws)
     _add_local_command(commands)
     return parser
 
@@ -578,6 +634,53 @@ def _add_copy_commands(
         help="insert the root key (of the version the files name) instead of a placeholder",
     )
     copy_sql.set_defaults(run=cmd_copy_sql)
+
+
+def _add_load_command(commands: Any, aws: argparse.ArgumentParser) -> None:
+    load = commands.add_parser(
+        "load",
+        parents=[aws],
+        help="load pending staged objects into a Redshift table (options override the "
+        "loader's environment variables)",
+    )
+    group = load.add_argument_group("what and where")
+    group.add_argument("--bucket", help="the staging bucket [STAGING_BUCKET]")
+    group.add_argument("--prefix", help="only staged keys under this prefix [LOAD_PREFIX_FILTER]")
+    group.add_argument("--table", help="target table, schema.table [LOADER_TABLE]")
+    group.add_argument(
+        "--mode",
+        choices=["server-side", "client-side"],
+        help="server-side (default; current Redshift) or client-side (COPY ENCRYPTED) "
+        "[LOADER_MODE]",
+    )
+    group.add_argument("--iam-role", help="the COPY role's ARN [COPY_IAM_ROLE]")
+    group.add_argument("--key-secret", help="the root key's secret [ROOT_KEY_SECRET_ID]")
+    group.add_argument("--kms-key", help="KMS key for transient plaintext [LOAD_KMS_KEY_ID]")
+    warehouse = load.add_argument_group("Redshift (through the Data API)")
+    warehouse.add_argument("--cluster-id", help="provisioned cluster [REDSHIFT_CLUSTER_ID]")
+    warehouse.add_argument("--workgroup", help="serverless workgroup [REDSHIFT_WORKGROUP]")
+    warehouse.add_argument("--database", help="database [REDSHIFT_DATABASE]")
+    warehouse.add_argument(
+        "--db-secret-arn", help="database credentials secret [REDSHIFT_SECRET_ARN]"
+    )
+    warehouse.add_argument("--db-user", help="IAM-authenticated user [REDSHIFT_DB_USER]")
+    data = load.add_argument_group("file format")
+    data.add_argument(
+        "--format",
+        dest="data_format",
+        choices=[f.value for f in copying.DataFormat],
+        help="delimited, csv or json [COPY_FORMAT]",
+    )
+    data.add_argument("--delimiter", help="one character [COPY_DELIMITER]")
+    data.add_argument("--ignore-header", type=int, metavar="N", help="[COPY_IGNORE_HEADER]")
+    when = load.add_argument_group("when to load (each 0 = off; none set = always)")
+    when.add_argument("--min-files", type=int, help="[MIN_FILES]")
+    when.add_argument("--min-bytes", type=int, help="[MIN_BYTES]")
+    when.add_argument("--max-wait", type=int, metavar="SECONDS", help="[MAX_WAIT_SECONDS]")
+    action = load.add_mutually_exclusive_group()
+    action.add_argument("--retry", metavar="BATCH_ID", help="retry one failed batch as a whole")
+    action.add_argument("--list", action="store_true", help="list the batch records")
+    load.set_defaults(run=cmd_load)
 
 
 def _add_local_command(commands: Any) -> None:

@@ -67,12 +67,12 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         return cls(
-            staging_bucket=_required(environ, STAGING_BUCKET),
-            root_key_secret_id=_required(environ, ROOT_KEY_SECRET_ID),
+            staging_bucket=required(environ, STAGING_BUCKET),
+            root_key_secret_id=required(environ, ROOT_KEY_SECRET_ID),
             staging_prefix=_prefix(environ.get(STAGING_PREFIX, "")),
-            envelope_format=_choice(environ, ENVELOPE_FORMAT, Format, Format.V1),
-            compression=_choice(environ, COMPRESSION, Compression, Compression.NONE),
-            part_size=_integer(
+            envelope_format=choice(environ, ENVELOPE_FORMAT, Format, Format.V1),
+            compression=choice(environ, COMPRESSION, Compression, Compression.NONE),
+            part_size=integer(
                 environ,
                 PART_SIZE_MIB,
                 DEFAULT_PART_SIZE_MIB,
@@ -80,17 +80,17 @@ class Settings:
                 high=MAX_PART_SIZE // MiB,
             )
             * MiB,
-            max_object_bytes=_optional_integer(environ, MAX_OBJECT_BYTES, low=0),
-            key_cache_seconds=_integer(
+            max_object_bytes=optional_integer(environ, MAX_OBJECT_BYTES, low=0),
+            key_cache_seconds=integer(
                 environ, KEY_CACHE_SECONDS, DEFAULT_KEY_CACHE_SECONDS, low=0, high=86_400
             ),
-            parts_in_flight=_integer(
+            parts_in_flight=integer(
                 environ, PARTS_IN_FLIGHT, DEFAULT_PARTS_IN_FLIGHT, low=1, high=64
             ),
         )
 
 
-def _required(environ: Mapping[str, str], name: str) -> str:
+def required(environ: Mapping[str, str], name: str) -> str:
     value = environ.get(name, "").strip()
     if not value:
         raise ConfigError(f"{name} is required and not set")
@@ -106,9 +106,7 @@ def _prefix(value: str) -> str:
 _Choice = TypeVar("_Choice", bound=StrEnum)
 
 
-def _choice(
-    environ: Mapping[str, str], name: str, kind: type[_Choice], default: _Choice
-) -> _Choice:
+def choice(environ: Mapping[str, str], name: str, kind: type[_Choice], default: _Choice) -> _Choice:
     raw = environ.get(name, "").strip().lower()
     if not raw:
         return default
@@ -119,12 +117,12 @@ def _choice(
         raise ConfigError(f"{name}={raw!r} is not one of: {allowed}") from None
 
 
-def _integer(environ: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
-    value = _optional_integer(environ, name, low=low, high=high)
+def integer(environ: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    value = optional_integer(environ, name, low=low, high=high)
     return default if value is None else value
 
 
-def _optional_integer(
+def optional_integer(
     environ: Mapping[str, str], name: str, *, low: int, high: int | None = None
 ) -> int | None:
     raw = environ.get(name, "").strip()

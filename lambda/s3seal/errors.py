@@ -64,6 +64,40 @@ class DeadlineError(S3SealError):
     """The invocation ran out of time mid-object; the upload was aborted, the plaintext kept."""
 
 
+class LoadError(S3SealError):
+    """A batch was not loaded; the message names it (and, for a failed COPY, has Redshift's
+    error text). ``batch_id`` is None for failures outside any batch."""
+
+    def __init__(self, message: str, *, batch_id: str | None = None) -> None:
+        super().__init__(message)
+        self.batch_id = batch_id
+
+
+class LoaderBusyError(LoadError):
+    """Another loader holds the table's loader lock."""
+
+
+class ObjectChangedError(S3SealError):
+    """A staged object's current version is no longer the one the batch claimed."""
+
+
+class RedshiftError(S3SealError):
+    """A Redshift Data API request failed (the statement's fate is unknown or it never ran)."""
+
+
+class StatementFailedError(RedshiftError):
+    """Redshift ran the statement and it failed or was aborted; ``error`` is Redshift's text."""
+
+    def __init__(self, message: str, *, status: str, error: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+
+
+class StatementTimeoutError(RedshiftError):
+    """The statement did not finish within the time allowed; it may still be running."""
+
+
 def aws_error_code(exc: BaseException) -> str | None:
     """The AWS error code of a botocore ClientError (None for anything else)."""
     if isinstance(exc, ClientError):
@@ -88,15 +122,21 @@ __all__ = [
     "DeadlineError",
     "EventError",
     "InvalidRootKeyError",
+    "LoadError",
+    "LoaderBusyError",
     "MetadataError",
     "NotEncryptedError",
+    "ObjectChangedError",
     "ObjectNotFoundError",
     "ObjectTooLargeError",
     "PlaintextLengthError",
+    "RedshiftError",
     "RootKeyError",
     "S3SealError",
     "SecretError",
     "SourceChangedError",
+    "StatementFailedError",
+    "StatementTimeoutError",
     "StorageError",
     "TamperedCiphertextError",
     "TruncatedCiphertextError",

@@ -159,6 +159,8 @@ class UploadResult:
     size: int
     parts: int
     """0 for a single PUT."""
+    server_side_encryption: str | None = None
+    """What S3 says it encrypted the object with (``AES256``, ``aws:kms``)."""
 
 
 def upload(
@@ -171,6 +173,7 @@ def upload(
     content_type: str | None = None,
     condition: Condition | None = None,
     parts_in_flight: int = 1,
+    extra_arguments: Mapping[str, str] | None = None,
 ) -> UploadResult:
     """Write ``parts`` as one object.
 
@@ -179,24 +182,36 @@ def upload(
     decryption that fails at its last byte never becomes an object). ``metadata`` is called when
     the metadata must be sent: after the whole stream for a single PUT, before the first part for
     a multipart upload. ``condition`` applies to the PUT or to the completion; when it does not
-    hold, ConditionFailedError is raised and nothing is written.
+    hold, ConditionFailedError is raised and nothing is written. ``extra_arguments`` go to the
+    PUT or to the upload's creation (``ServerSideEncryption``, ``SSEKMSKeyId``, ...).
     """
     target = f"s3://{bucket}/{key}"
     extra: dict[str, Any] = dict(condition.arguments) if condition else {}
+    create_extra: dict[str, Any] = dict(extra_arguments or {})
+    if content_type:
+        create_extra["ContentType"] = content_type
     stream = iter(parts)
     first = next(stream, b"")
     second = next(stream, None)
     if second is None:
-        if content_type:
-            extra["ContentType"] = content_type
         try:
             response = client.put_object(
-                Bucket=bucket, Key=key, Body=first, Metadata=dict(metadata()), **extra
+                Bucket=bucket,
+                Key=key,
+                Body=first,
+                Metadata=dict(metadata()),
+                **extra,
+                **create_extra,
             )
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, "cannot write", target) from None
-        return UploadResult(response.get("VersionId"), response["ETag"], len(first), 0)
-    create_extra: dict[str, Any] = {"ContentType": content_type} if content_type else {}
+        return UploadResult(
+            response.get("VersionId"),
+            response["ETag"],
+            len(first),
+            0,
+            response.get("ServerSideEncryption"),
+        )
     try:
         created = client.create_multipart_upload(
             Bucket=bucket, Key=key, Metadata=dict(metadata()), **create_extra
@@ -222,7 +237,13 @@ def upload(
         if isinstance(exc, ClientError | BotoCoreError):
             raise translate(exc, "multipart upload failed for", target) from None
         raise
-    return UploadResult(completed.get("VersionId"), completed["ETag"], size, len(done))
+    return UploadResult(
+        completed.get("VersionId"),
+        completed["ETag"],
+        size,
+        len(done),
+        completed.get("ServerSideEncryption") or created.get("ServerSideEncryption"),
+    )
 
 
 def _send_parts(

@@ -110,3 +110,19 @@ def test_manifest_since_and_empty_prefix(moto_endpoint: str, s3: Any, bucket: st
     assert later.returncode == 1 and "no staged objects" in later.stderr
     bad = run("manifest", f"s3://{bucket}/in/", "--since", "yesterday", endpoint=moto_endpoint)
     assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+def test_load_command_reads_loader_settings_and_lists_batches(
+    moto_endpoint: str, bucket: str
+) -> None:
+    missing = run("load", "--bucket", bucket, endpoint=moto_endpoint)
+    assert missing.returncode == 2
+    assert "LOADER_TABLE is required" in missing.stderr
+    listed = run(
+        "load", "--list", "--bucket", bucket, "--table", "public.sales", "--iam-role", ROLE,
+        "--database", "dev", "--cluster-id", "analytics", "--db-user", "loader",
+        "--key-secret", "s3seal/root-key", "--kms-key", "alias/s3seal-load",
+        endpoint=moto_endpoint,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout == ""  # no batch has been planned in this bucket
