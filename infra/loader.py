@@ -19,7 +19,7 @@ from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
 from s3seal import config
-from s3seal import loader as runtime
+from s3seal import load_settings as runtime
 from s3seal.staged import BATCH_PREFIX, LOAD_PREFIX, MANIFEST_PREFIX
 
 from .bundling import s3seal_function

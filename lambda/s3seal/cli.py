@@ -466,7 +466,8 @@ LOAD_OPTIONS = {
 
 def cmd_load(args: argparse.Namespace, aws: Aws) -> int:
     # Imported here: only this command needs the loader and the Data API.
-    from .loader import Loader, LoaderSettings  # noqa: PLC0415
+    from .load_settings import LoaderSettings  # noqa: PLC0415
+    from .loader import Loader  # noqa: PLC0415
 
     environ = dict(os.environ)
     for option, variable in LOAD_OPTIONS.items():

@@ -39,9 +39,8 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -49,8 +48,16 @@ from aws_lambda_powertools import Logger
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import config, copying, storage
-from .config import choice, integer, required
+from . import copying, storage
+from .batches import (
+    BatchObject,
+    BatchRecord,
+    LoadSummary,
+    State,
+    new_batch_id,
+    stamp,
+    utcnow,
+)
 from .envelope import (
     CiphertextError,
     Decryptor,
@@ -75,13 +82,13 @@ from .errors import (
     StorageError,
 )
 from .keys import SECRET_VERSION_FIELD, RootKey, root_key_from_secret
+from .load_settings import LoaderSettings, LoadMode
 from .objects import ObjectRef
 from .redshift_data import (
     DataApi,
     DataApiClient,
     Statement,
     Status,
-    Target,
 )
 from .staged import (
     BATCH_PREFIX,
@@ -115,54 +122,6 @@ never start with ``_s3seal/``, so it cannot collide with a transient copy of one
 SSE_KMS = "aws:kms"
 JSON_TYPE = "application/json"
 
-# --- environment variables of the Lambda entry point ---------------------------------------------
-LOADER_TABLE = "LOADER_TABLE"
-LOADER_MODE = "LOADER_MODE"
-REDSHIFT_CLUSTER_ID = "REDSHIFT_CLUSTER_ID"
-REDSHIFT_WORKGROUP = "REDSHIFT_WORKGROUP"
-REDSHIFT_DATABASE = "REDSHIFT_DATABASE"
-REDSHIFT_SECRET_ARN = "REDSHIFT_SECRET_ARN"  # noqa: S105 (a variable name)
-REDSHIFT_DB_USER = "REDSHIFT_DB_USER"
-COPY_IAM_ROLE = "COPY_IAM_ROLE"
-LOAD_KMS_KEY_ID = "LOAD_KMS_KEY_ID"
-LOAD_PREFIX_FILTER = "LOAD_PREFIX_FILTER"
-COPY_FORMAT = "COPY_FORMAT"
-COPY_DELIMITER = "COPY_DELIMITER"
-COPY_IGNORE_HEADER = "COPY_IGNORE_HEADER"
-MIN_FILES = "MIN_FILES"
-MIN_BYTES = "MIN_BYTES"
-MAX_WAIT_SECONDS = "MAX_WAIT_SECONDS"
-MAX_BATCH_FILES = "MAX_BATCH_FILES"
-POLL_SECONDS = "LOADER_POLL_SECONDS"
-STATEMENT_TIMEOUT_SECONDS = "STATEMENT_TIMEOUT_SECONDS"
-LOCK_SECONDS = "LOADER_LOCK_SECONDS"
-STAGING_BUCKET = config.STAGING_BUCKET
-ROOT_KEY_SECRET_ID = config.ROOT_KEY_SECRET_ID
-"""The encrypting function's variables, same names and meaning."""
-
-DEFAULT_MAX_BATCH_FILES = 1000
-DEFAULT_POLL_SECONDS = 2
-DEFAULT_STATEMENT_TIMEOUT_SECONDS = 600
-DEFAULT_LOCK_SECONDS = 1800
-
-
-class LoadMode(StrEnum):
-    SERVER_SIDE = "server-side"
-    """Decrypt into transient SSE-KMS plaintext and COPY that (current Redshift)."""
-    CLIENT_SIDE = "client-side"
-    """COPY ... ENCRYPTED with the root key (Redshift before 2026-05-01)."""
-
-
-class State(StrEnum):
-    PLANNED = "planned"
-    SUBMITTED = "submitted"
-    LOADED = "loaded"
-    FAILED = "failed"
-
-    @property
-    def unresolved(self) -> bool:
-        return self in (State.PLANNED, State.SUBMITTED)
-
 
 # Failures that say the batch cannot load as it stands (not that AWS was unreachable): the batch
 # is marked failed, for ``retry`` once fixed. Anything else leaves the record as it was and
@@ -175,314 +134,6 @@ _BATCH_FAILURES: tuple[type[Exception], ...] = (
     ObjectNotFoundError,
     ObjectChangedError,
 )
-
-
-# --- settings ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LoaderSettings:
-    """Everything a loader is configured with. Invalid combinations raise ConfigError."""
-
-    staging_bucket: str
-    table: str
-    iam_role: str
-    database: str
-    root_key_secret_id: str
-    prefix: str = ""
-    copy_options: copying.CopyOptions = field(default_factory=copying.CopyOptions)
-    mode: LoadMode = LoadMode.SERVER_SIDE
-    cluster_identifier: str | None = None
-    workgroup_name: str | None = None
-    secret_arn: str | None = None
-    db_user: str | None = None
-    load_kms_key_id: str | None = None
-    min_files: int = 0
-    min_bytes: int = 0
-    max_wait_seconds: int = 0
-    """Thresholds: load when any one set (non-zero) is reached; when none is set, always."""
-    max_batch_files: int = DEFAULT_MAX_BATCH_FILES
-    poll_seconds: float = DEFAULT_POLL_SECONDS
-    statement_timeout_seconds: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS
-    lock_seconds: int = DEFAULT_LOCK_SECONDS
-    part_size: int = storage.DEFAULT_PART_SIZE
-
-    def __post_init__(self) -> None:
-        for name, env in (
-            ("staging_bucket", STAGING_BUCKET),
-            ("iam_role", COPY_IAM_ROLE),
-            ("root_key_secret_id", ROOT_KEY_SECRET_ID),
-        ):
-            if not getattr(self, name):
-                raise ConfigError(f"the loader needs {name} ({env})")
-        copying.identifier(self.table)
-        object.__setattr__(self, "mode", LoadMode(self.mode))
-        if self.mode is LoadMode.SERVER_SIDE and not self.load_kms_key_id:
-            raise ConfigError(
-                f"server-side mode needs load_kms_key_id ({LOAD_KMS_KEY_ID}): the transient "
-                "plaintext is written only under SSE-KMS"
-            )
-        if self.prefix.startswith("/") or self.prefix.startswith(RESERVED_PREFIX):
-            raise ConfigError(
-                f"prefix ({LOAD_PREFIX_FILTER}) {self.prefix!r} must not start with '/' or "
-                f"{RESERVED_PREFIX!r}"
-            )
-        for name, env in (
-            ("min_files", MIN_FILES),
-            ("min_bytes", MIN_BYTES),
-            ("max_wait_seconds", MAX_WAIT_SECONDS),
-        ):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} ({env}) must not be negative")
-        if self.max_batch_files < 1:
-            raise ConfigError(f"max_batch_files ({MAX_BATCH_FILES}) must be at least 1")
-        if self.statement_timeout_seconds <= 0 or self.poll_seconds < 0:
-            raise ConfigError(
-                f"statement_timeout_seconds ({STATEMENT_TIMEOUT_SECONDS}) must be positive and "
-                f"poll_seconds ({POLL_SECONDS}) not negative"
-            )
-        if self.lock_seconds <= self.statement_timeout_seconds:
-            raise ConfigError(
-                f"lock_seconds ({LOCK_SECONDS}) must exceed statement_timeout_seconds "
-                f"({STATEMENT_TIMEOUT_SECONDS}): the lock is renewed only between batches"
-            )
-        if self.part_size < storage.MIN_PART_SIZE or self.part_size % storage.MiB:
-            raise ConfigError("part_size must be a whole number of MiB, at least 5 MiB")
-        self.target  # noqa: B018 (validates the Data API target)
-
-    @property
-    def target(self) -> Target:
-        return Target(
-            database=self.database,
-            cluster_identifier=self.cluster_identifier,
-            workgroup_name=self.workgroup_name,
-            secret_arn=self.secret_arn,
-            db_user=self.db_user,
-        )
-
-    @property
-    def thresholds_set(self) -> bool:
-        return bool(self.min_files or self.min_bytes or self.max_wait_seconds)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> LoaderSettings:
-        """Settings from the variables named by this module's constants (ConfigError names the
-        variable that is missing or invalid)."""
-
-        def optional(name: str) -> str | None:
-            return environ.get(name, "").strip() or None
-
-        ignore_header = integer(environ, COPY_IGNORE_HEADER, 0, low=0, high=1_000_000)
-        options = copying.CopyOptions(
-            data_format=choice(
-                environ, COPY_FORMAT, copying.DataFormat, copying.DataFormat.DELIMITED
-            ),
-            delimiter=_delimiter(environ.get(COPY_DELIMITER) or "|"),
-            ignore_header=ignore_header,
-        )
-        timeout = integer(
-            environ,
-            STATEMENT_TIMEOUT_SECONDS,
-            DEFAULT_STATEMENT_TIMEOUT_SECONDS,
-            low=1,
-            high=86_400,
-        )
-        return cls(
-            staging_bucket=required(environ, STAGING_BUCKET),
-            table=_table(required(environ, LOADER_TABLE)),
-            iam_role=required(environ, COPY_IAM_ROLE),
-            database=required(environ, REDSHIFT_DATABASE),
-            root_key_secret_id=required(environ, ROOT_KEY_SECRET_ID),
-            prefix=environ.get(LOAD_PREFIX_FILTER, "").strip(),
-            copy_options=options,
-            mode=choice(environ, LOADER_MODE, LoadMode, LoadMode.SERVER_SIDE),
-            cluster_identifier=optional(REDSHIFT_CLUSTER_ID),
-            workgroup_name=optional(REDSHIFT_WORKGROUP),
-            secret_arn=optional(REDSHIFT_SECRET_ARN),
-            db_user=optional(REDSHIFT_DB_USER),
-            load_kms_key_id=optional(LOAD_KMS_KEY_ID),
-            min_files=integer(environ, MIN_FILES, 0, low=0, high=10**9),
-            min_bytes=integer(environ, MIN_BYTES, 0, low=0, high=10**18),
-            max_wait_seconds=integer(environ, MAX_WAIT_SECONDS, 0, low=0, high=10**9),
-            max_batch_files=integer(
-                environ, MAX_BATCH_FILES, DEFAULT_MAX_BATCH_FILES, low=1, high=1_000_000
-            ),
-            poll_seconds=integer(environ, POLL_SECONDS, DEFAULT_POLL_SECONDS, low=0, high=300),
-            statement_timeout_seconds=timeout,
-            lock_seconds=integer(
-                environ, LOCK_SECONDS, max(DEFAULT_LOCK_SECONDS, timeout + 300), low=60, high=10**6
-            ),
-        )
-
-
-def _delimiter(value: str) -> str:
-    if len(value) != 1:
-        raise ConfigError(f"{COPY_DELIMITER}={value!r} must be a single character")
-    return value
-
-
-def _table(name: str) -> str:
-    try:
-        return copying.identifier(name)
-    except ConfigError as exc:
-        raise ConfigError(f"{LOADER_TABLE}: {exc}") from None
-
-
-# --- batch records -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BatchObject:
-    key: str
-    version_id: str | None
-    size: int
-    etag: str | None = None
-    """As the listing showed it: a later run skips the object without a HEAD."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "version_id": self.version_id,
-            "size": self.size,
-            "etag": self.etag,
-        }
-
-
-@dataclass(frozen=True)
-class BatchRecord:
-    """One batch, as stored at ``_s3seal/batches/<batch-id>.json``."""
-
-    batch_id: str
-    table: str
-    mode: LoadMode
-    key_version: str
-    """The root-key (secret) version that wrapped every object's data key."""
-    gzip: bool
-    objects: tuple[BatchObject, ...]
-    state: State
-    created_at: str
-    updated_at: str
-    attempt: int = 1
-    statement_id: str | None = None
-    error: str | None = None
-    manifest_url: str | None = None
-    submitted_at: str | None = None
-    finished_at: str | None = None
-
-    @property
-    def files(self) -> int:
-        return len(self.objects)
-
-    @property
-    def bytes(self) -> int:
-        return sum(obj.size for obj in self.objects)
-
-    @property
-    def client_token(self) -> str:
-        """The Data API ClientToken: the batch id (a retry of a failed batch needs a new one,
-        or the Data API would answer with the failed statement again)."""
-        return self.batch_id if self.attempt == 1 else f"{self.batch_id}-retry{self.attempt}"
-
-    @property
-    def record_key(self) -> str:
-        return f"{BATCH_PREFIX}{self.batch_id}.json"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "batch_id": self.batch_id,
-            "table": self.table,
-            "mode": self.mode.value,
-            "key_version": self.key_version,
-            "gzip": self.gzip,
-            "state": self.state.value,
-            "attempt": self.attempt,
-            "statement_id": self.statement_id,
-            "error": self.error,
-            "manifest_url": self.manifest_url,
-            "files": self.files,
-            "bytes": self.bytes,
-            "objects": [obj.to_json() for obj in self.objects],
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "submitted_at": self.submitted_at,
-            "finished_at": self.finished_at,
-        }
-
-    @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> BatchRecord:
-        return cls(
-            batch_id=str(doc["batch_id"]),
-            table=str(doc["table"]),
-            mode=LoadMode(doc["mode"]),
-            key_version=str(doc["key_version"]),
-            gzip=bool(doc["gzip"]),
-            objects=tuple(
-                BatchObject(str(o["key"]), o.get("version_id"), int(o["size"]), o.get("etag"))
-                for o in doc["objects"]
-            ),
-            state=State(doc["state"]),
-            created_at=str(doc["created_at"]),
-            updated_at=str(doc["updated_at"]),
-            attempt=int(doc.get("attempt", 1)),
-            statement_id=doc.get("statement_id"),
-            error=doc.get("error"),
-            manifest_url=doc.get("manifest_url"),
-            submitted_at=doc.get("submitted_at"),
-            finished_at=doc.get("finished_at"),
-        )
-
-
-@dataclass
-class LoadSummary:
-    """What one ``run`` did."""
-
-    loaded: list[BatchRecord] = field(default_factory=list)
-    failed: list[BatchRecord] = field(default_factory=list)
-    awaiting_retry: list[str] = field(default_factory=list)
-    """Batches that failed in earlier runs: ``run`` leaves them to ``retry(batch_id)``."""
-    pending_files: int = 0
-    pending_bytes: int = 0
-    below_threshold: bool = False
-    unloadable_files: int = 0
-    """Staged objects this loader cannot load (no secret version in matdesc; V2 in client-side
-    mode); they are logged and left alone."""
-    busy: bool = False
-
-    def add(self, record: BatchRecord) -> None:
-        if record.state is State.LOADED:
-            self.loaded.append(record)
-        elif record.state is State.FAILED:
-            self.failed.append(record)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "batches_loaded": len(self.loaded),
-            "batches_failed": len(self.failed),
-            "batches_skipped": len(self.awaiting_retry),
-            "files": sum(r.files for r in self.loaded),
-            "bytes": sum(r.bytes for r in self.loaded),
-            "loaded": [r.batch_id for r in self.loaded],
-            "failed": [{"batch_id": r.batch_id, "error": r.error} for r in self.failed],
-            "awaiting_retry": list(self.awaiting_retry),
-            "pending_files": self.pending_files,
-            "pending_bytes": self.pending_bytes,
-            "below_threshold": self.below_threshold,
-            "unloadable_files": self.unloadable_files,
-            "busy": self.busy,
-        }
-
-
-def new_batch_id(now: datetime) -> str:
-    """Sortable by creation time, unique, short enough for a ClientToken with a retry suffix."""
-    return f"{now:%Y%m%dT%H%M%SZ}-{os.urandom(4).hex()}"
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -506,7 +157,7 @@ class Loader:
         redshift_data: DataApiClient,
         secrets: SecretsManagerClient,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         batch_ids: Callable[[datetime], str] = new_batch_id,
@@ -783,7 +434,7 @@ class Loader:
             mode=s.mode,
             statement_id=statement_id,
             manifest_url=manifest_url,
-            submitted_at=_stamp(self._clock()),
+            submitted_at=stamp(self._clock()),
         )
         try:
             statement = self.data.wait(statement_id)
@@ -1004,8 +655,8 @@ class Loader:
                 for obj in objects
             ),
             state=State.PLANNED,
-            created_at=_stamp(now),
-            updated_at=_stamp(now),
+            created_at=stamp(now),
+            updated_at=stamp(now),
         )
         self._write_record(record, storage.CREATE_ONLY)
         logger.info(
@@ -1018,7 +669,7 @@ class Loader:
         return record
 
     def _save(self, record: BatchRecord, *, finished: bool = False, **changes: Any) -> BatchRecord:
-        now = _stamp(self._clock())
+        now = stamp(self._clock())
         if finished:
             changes["finished_at"] = now
         updated = replace(record, updated_at=now, **changes)
@@ -1092,7 +743,7 @@ class Loader:
     def _lock_body(self) -> bytes:
         now = self._clock()
         expires = now + timedelta(seconds=self.settings.lock_seconds)
-        doc = {"owner": self._owner, "acquired_at": _stamp(now), "expires_at": _stamp(expires)}
+        doc = {"owner": self._owner, "acquired_at": stamp(now), "expires_at": stamp(expires)}
         return json.dumps(doc).encode("utf-8")
 
     def _write_lock(self, condition: storage.Condition) -> _Held:

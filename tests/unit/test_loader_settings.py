@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from s3seal.batches import BatchObject, BatchRecord, State, new_batch_id
 from s3seal.copying import DataFormat
 from s3seal.errors import ConfigError
-from s3seal.loader import (
-    BatchObject,
-    BatchRecord,
-    LoaderSettings,
-    LoadMode,
-    State,
-    new_batch_id,
-)
+from s3seal.load_settings import LoaderSettings, LoadMode
 from s3seal.redshift_data import Target
 
 ENV = {
