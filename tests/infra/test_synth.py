@@ -118,6 +118,8 @@ def test_cdk_cli_synthesizes_offline_and_bundles_arm64(tmp_path: Path) -> None:
     assert (asset / "s3seal" / "envelope" / "stream.py").exists()
     assert (asset / "s3seal" / "rotation.py").exists()
     assert (asset / "aws_lambda_powertools").is_dir()
+    # Active tracing makes Powertools' Tracer import the X-Ray SDK when the function starts.
+    assert (asset / "aws_xray_sdk").is_dir()
     [binding] = list((asset / "cryptography").rglob("_rust*.so"))
     header = binding.read_bytes()[:20]
     assert header[:4] == b"\x7fELF"
