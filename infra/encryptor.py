@@ -16,6 +16,7 @@ from constructs import Construct
 from s3seal import config as env
 
 from .bundling import s3seal_function
+from .root_key import grant_root_key_read
 from .settings import StackSettings
 
 DLQ_RETENTION = cdk.Duration.days(14)
@@ -141,15 +142,7 @@ class Encryptor(Construct):
                 resources=[landing.arn_for_objects("*")],
             )
         )
-        role.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="ReadTheRootKey",
-                actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                resources=[secret.secret_arn],
-            )
-        )
-        if secret_kms_key is not None:
-            secret_kms_key.grant_decrypt(role)
+        grant_root_key_read(role, secret, secret_kms_key)
         if landing_kms_key is not None:
             landing_kms_key.grant_decrypt(role)
 

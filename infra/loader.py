@@ -23,6 +23,7 @@ from s3seal import load_settings as runtime
 from s3seal.staged import BATCH_PREFIX, LOAD_PREFIX, MANIFEST_PREFIX
 
 from .bundling import s3seal_function
+from .root_key import grant_root_key_read
 from .settings import StackSettings
 
 ONE_DAY = cdk.Duration.days(1)
@@ -161,15 +162,7 @@ class Loader(Construct):
                 resources=own,
             )
         )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ReadTheRootKey",
-                actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                resources=[secret.secret_arn],
-            )
-        )
-        if secret_kms_key is not None:
-            secret_kms_key.grant_decrypt(role)
+        grant_root_key_read(role, secret, secret_kms_key)
         if self.load_key is not None:
             # What SSE-KMS writes need: a data key per object, and Decrypt for multipart uploads.
             self.load_key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")

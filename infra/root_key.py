@@ -4,6 +4,7 @@ by our own function; or an existing secret the user already has."""
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -77,3 +78,16 @@ class RootKey(Construct):
         self.secret = secret
         self.kms_key = key
         self.rotation_function = rotation
+
+
+def grant_root_key_read(role: iam.IGrantable, secret: sm.ISecret, kms_key: kms.IKey | None) -> None:
+    """Read the root key: that one secret, and decrypt with the key that encrypts it."""
+    role.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="ReadTheRootKey",
+            actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            resources=[secret.secret_arn],
+        )
+    )
+    if kms_key is not None:
+        kms_key.grant_decrypt(role)
