@@ -60,6 +60,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
+TRACED_MODULES = ("botocore",)
+
 # Batch Operations: failures that a retry cannot fix.
 PERMANENT_FAILURES: tuple[type[Exception], ...] = (ObjectTooLargeError, EventError)
 
@@ -70,7 +72,13 @@ metrics = Metrics(
     namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE),
     service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE),
 )
-tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE))
+# Only botocore is patched: it is the only traced library we call. Patching everything would
+# import the sqlite3, httplib and requests patches at every cold start, and trace each S3 request
+# twice (botocore's subsegment, then http.client's below it).
+tracer = Tracer(
+    service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE),
+    patch_modules=TRACED_MODULES,
+)
 
 
 class InvocationContext(Protocol):

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -112,3 +113,29 @@ def test_bad_setting_fails_the_init_phase_naming_the_variable() -> None:
     )
     assert result.returncode != 0
     assert "PART_SIZE_MIB='three' is not a whole number" in result.stderr
+
+
+def test_in_lambda_the_tracer_patches_botocore_and_nothing_else(tmp_path: Path) -> None:
+    # LAMBDA_TASK_ROOT is what turns Powertools' Tracer (and X-Ray's Lambda mode) on.
+    probe = (
+        "import sys, botocore.client, s3seal.handler\n"
+        "from aws_xray_sdk.core.patcher import _PATCHED_MODULES\n"
+        "print(sorted(_PATCHED_MODULES))\n"
+        "unwanted = ('sqlite3', 'requests', 'aws_xray_sdk.ext.httplib')\n"
+        "print(sorted(name for name in unwanted if name in sys.modules))\n"
+    )
+    env = {**os.environ, "LAMBDA_TASK_ROOT": str(tmp_path), "AWS_REGION": "us-east-1"}
+    env.pop("AWS_LAMBDA_FUNCTION_NAME", None)
+    env.pop("POWERTOOLS_TRACE_DISABLED", None)
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    patched, unwanted = result.stdout.splitlines()
+    assert patched == "['botocore']"
+    assert unwanted == "[]"
