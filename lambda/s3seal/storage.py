@@ -219,6 +219,11 @@ def upload(
     except (ClientError, BotoCoreError) as exc:
         raise translate(exc, "cannot start multipart upload to", target) from None
     upload_id = created["UploadId"]
+    # The two parts read ahead are handed over in a list that gives them up as they are sent:
+    # names held here for the whole upload would keep two parts (32 MiB by default) alive beyond
+    # the memory bound.
+    head = [first, second]
+    del first, second
     # Registered before the first part is sent: from here on every failure aborts the upload.
     try:
         done, size = _send_parts(
@@ -226,7 +231,7 @@ def upload(
             bucket,
             key,
             upload_id,
-            parts=_chain(first, second, stream),
+            parts=_chain(head, stream),
             parts_in_flight=parts_in_flight,
         )
         completed = client.complete_multipart_upload(
@@ -316,9 +321,10 @@ def _quoted(etag: str) -> str:
     return etag if etag.startswith('"') else f'"{etag}"'
 
 
-def _chain(first: bytes, second: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield first
-    yield second
+def _chain(head: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
+    """``head`` then ``rest``, keeping no reference to a part of ``head`` once it is yielded."""
+    while head:
+        yield head.pop(0)
     yield from rest
 
 
