@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -184,6 +185,8 @@ class Pipeline:
         self._s3 = s3
         self._root_key = root_key
         self._clock = clock
+        # Threads start on first use; one listing per object being staged by this container.
+        self._listing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="s3seal-list")
 
     def staged_key(self, key: str) -> str:
         return self.settings.staging_prefix + key + self.settings.compression.suffix
@@ -338,7 +341,7 @@ class Pipeline:
         start = ids.index(ref.version_id) + 1
         return ids[start : start + OLDER_VERSIONS_KEPT]
 
-    def _source_metadata(self, source: Source) -> dict[str, str]:
+    def _source_metadata(self, source: Source, older: Future[list[str]] | None) -> dict[str, str]:
         meta = {
             SOURCE_BUCKET: source.ref.bucket,
             SOURCE_KEY: quote(source.ref.key, safe="/"),
@@ -350,12 +353,10 @@ class Pipeline:
             meta[SOURCE_SEQUENCER] = source.sequencer
         if source.last_modified:
             meta[SOURCE_LAST_MODIFIED] = source.last_modified.isoformat()
-        if source.ref.version_id:
-            # Recorded even when this event has a sequencer: a later event for an older version
-            # may come without one (a Batch Operations backfill).
-            older = self._older_versions(source)
-            if older:
-                meta[SOURCE_OLDER_VERSIONS] = " ".join(older)
+        if older is not None:
+            versions = older.result()
+            if versions:
+                meta[SOURCE_OLDER_VERSIONS] = " ".join(versions)
         return meta
 
     def _encrypt_and_upload(
@@ -374,6 +375,13 @@ class Pipeline:
             description=root.description(),
             plaintext_length=None if compressed else source.size,
         )
+        older: Future[list[str]] | None = None
+        if source.ref.version_id:
+            # Recorded even when this event has a sequencer: a later event for an older version
+            # may come without one (a Batch Operations backfill). Listed while the GET starts
+            # and the first part is read, off the critical path: the metadata, which needs it,
+            # is sent only when the upload is created.
+            older = self._listing.submit(self._older_versions, source)
         try:
             reader = storage.open_object(self._s3, source.ref, if_match=source.etag)
         except ConditionFailedError:
@@ -382,13 +390,14 @@ class Pipeline:
         parts = iter_parts(encrypt_chunks(encryptor, plaintext), settings.part_size)
         if remaining_seconds is not None:
             parts = _until_deadline(parts, remaining_seconds, source.ref)
-        source_meta = self._source_metadata(source)
         written = storage.upload(
             self._s3,
             target.bucket,
             target.key,
             parts,
-            lambda: encryptor.complete_metadata().to_metadata() | source_meta,
+            lambda: (
+                encryptor.complete_metadata().to_metadata() | self._source_metadata(source, older)
+            ),
             content_type=source.content_type,
             condition=condition,
             parts_in_flight=settings.parts_in_flight,

@@ -180,6 +180,11 @@ FAULTS: dict[str, Fault] = {
     "get-breaks-after-6-mib": Fault(_break_get(6 * MiB), started_upload=False),
     # ... or once two parts have been uploaded.
     "get-breaks-after-12-mib": Fault(_break_get(12 * MiB)),
+    # The version listing runs beside the GET; its failure stops the upload before it is created.
+    "version-listing-denied": Fault(
+        _fail("ListObjectVersions", "AccessDenied", 403, bucket=landing_bucket),
+        started_upload=False,
+    ),
     **{
         f"upload-part-{n}-fails": Fault(_fail("UploadPart", when=_is_part(n)))
         for n in range(1, PARTS + 1)
