@@ -2,7 +2,7 @@
 
 Run from the project root::
 
-    .venv/bin/python -m bench.bench_handler            # full run (about 6 minutes on 2 cores)
+    .venv/bin/python -m bench.bench_handler            # full run (about 7 minutes on 2 cores)
     .venv/bin/python -m bench.bench_handler --quick    # smoke test (about 30 seconds)
 
 The machines this runs on are small and noisy, so every judged figure is either a ratio against a
