@@ -18,8 +18,9 @@ baseline measured in the same run, or an absolute with its own target (peak RSS)
    process, so its memory is not counted); judged: that subprocess's ``VmHWM``.
 3. Small objects: 2,000 objects of 8 KiB as SQS batches of 10, against a plain boto3
    get + put + delete loop; judged: the number of ``GetSecretValue`` calls (one per warm container).
-4. Cold start: ``import s3seal.handler`` against ``import boto3`` in fresh interpreters (wall time
-   minus that of ``python -c pass``); judged: the ratio. ``-X importtime`` names what dominates.
+4. Cold start: ``import s3seal.handler`` against ``import boto3`` in fresh interpreters; judged:
+   the ratio of their ``python -X importtime`` cumulative times (medians), as the issue defines
+   it. Information: the wall-time ratio, the init phase, and what dominates the import.
 
 By default moto runs as its own process (``python -m moto.server``) pinned to one CPU, and the
 measured process to another (a function with 1,769 MB has one vCPU; S3's work is not on it).
