@@ -1234,11 +1234,10 @@ def _bytecode_environments(folder: Path) -> tuple[dict[str, str], dict[str, str]
     # client at import (about 80 ms) that a deployed function never builds. The SDK touches
     # /tmp/.aws-xray/initialized, as it does in Lambda.
     cached["LAMBDA_TASK_ROOT"] = str(PROJECT_ROOT / "lambda")
-    for statement in [*IMPORT_STATEMENTS.values(), *INIT_STATEMENTS.values()]:
-        _wall(
-            statement,
-            _init_environment(cached) if statement in INIT_STATEMENTS.values() else cached,
-        )
+    for statement in IMPORT_STATEMENTS.values():
+        _wall(statement, cached)
+    for statement in INIT_STATEMENTS.values():  # building clients imports a few modules more
+        _wall(statement, _init_environment(cached))
     stdlib_only = folder / "stdlib-only"
     shutil.copytree(folder / "all", stdlib_only)
     paths = sysconfig.get_paths()

@@ -118,7 +118,7 @@ def test_bad_setting_fails_the_init_phase_naming_the_variable() -> None:
 def test_in_lambda_the_tracer_patches_botocore_and_nothing_else(tmp_path: Path) -> None:
     # LAMBDA_TASK_ROOT is what turns Powertools' Tracer (and X-Ray's Lambda mode) on.
     probe = (
-        "import sys, botocore.client, s3seal.handler\n"
+        "import sys, s3seal.handler\n"
         "from aws_xray_sdk.core.patcher import _PATCHED_MODULES\n"
         "print(sorted(_PATCHED_MODULES))\n"
         "unwanted = ('sqlite3', 'requests', 'aws_xray_sdk.ext.httplib')\n"
