@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import __version__, copying, progress, staged, storage
+from . import __version__, copying, progress, quiet_sdk, staged, storage
 from .envelope import (
     Decryptor,
     Encryptor,
@@ -726,6 +726,7 @@ def _positive_int(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_sdk.pin()  # the SDK never logs bodies (keys, secret values)
     args = build_parser().parse_args(argv)
     subject = " ".join(part for part in (args.command, getattr(args, "src", None)) if part)
     try:

@@ -31,6 +31,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.config import Config
 
+from . import quiet_sdk
 from .config import Settings
 from .errors import EventError, ObjectTooLargeError, S3SealError
 from .events import (
@@ -67,6 +68,7 @@ PERMANENT_FAILURES: tuple[type[Exception], ...] = (ObjectTooLargeError, EventErr
 
 # Powertools' own variables (POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, ...) override
 # these defaults: explicit arguments would take precedence over them.
+quiet_sdk.pin()  # before any client exists: the SDK never logs bodies
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE))
 metrics = Metrics(
     namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE),

@@ -48,7 +48,7 @@ from aws_lambda_powertools import Logger
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import copying, storage
+from . import copying, quiet_sdk, storage
 from .batches import (
     BatchObject,
     BatchRecord,
@@ -106,6 +106,7 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 SERVICE = "s3seal-loader"
+quiet_sdk.pin()  # before any client exists: the SDK never logs bodies
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE))
 
 LOAD_LOG_TABLE = "s3seal_load_log"

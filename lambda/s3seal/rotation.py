@@ -45,6 +45,7 @@ from aws_lambda_powertools import Logger
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from . import quiet_sdk
 from .errors import (
     EventError,
     InvalidRootKeyError,
@@ -63,6 +64,7 @@ SERVICE = "s3seal-rotation"
 AWSCURRENT = "AWSCURRENT"
 AWSPENDING = "AWSPENDING"
 
+quiet_sdk.pin()  # before any client exists: the SDK never logs bodies
 logger = Logger(service=SERVICE)
 
 _T = TypeVar("_T")
