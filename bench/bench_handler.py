@@ -463,7 +463,7 @@ class Function:
     settings: Settings
 
 
-def function(endpoint: str, staging: str) -> Function:
+def function(endpoint: str, staging: str, landing: str) -> Function:
     """An App with default settings; its root key in a new secret, read by a counted client."""
     secrets = secrets_client(endpoint)
     secret_id = f"s3seal/root-key-{os.urandom(4).hex()}"
@@ -473,7 +473,9 @@ def function(endpoint: str, staging: str) -> Function:
         "before-call.secrets-manager.GetSecretValue",
         lambda **_: calls.append("GetSecretValue"),
     )
-    settings = Settings.from_env({"STAGING_BUCKET": staging, "ROOT_KEY_SECRET_ID": secret_id})
+    settings = Settings.from_env(
+        {"STAGING_BUCKET": staging, "LANDING_BUCKETS": landing, "ROOT_KEY_SECRET_ID": secret_id}
+    )
     s3 = s3_client(endpoint, settings)
     root_key = CachedRootKey(secret_id, settings.key_cache_seconds, client=secrets)
     return Function(App(settings, s3, root_key), s3, calls, settings)
@@ -726,7 +728,7 @@ def copy_child(args: Mapping[str, Any]) -> dict[str, Any]:
         setup = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
         seed, landing = new_bucket(setup, "seed"), new_bucket(setup, "landing")
         staging, copies = new_bucket(setup, "staging"), new_bucket(setup, "copies")
-        fn = function(endpoint, staging)
+        fn = function(endpoint, staging, landing)
         part_size = fn.settings.part_size
         meter = Meter(args.get("server_pid"), fn.s3)
         samples: dict[str, list[Sample]] = {side: [] for side in sides}
@@ -771,7 +773,7 @@ def copy_child(args: Mapping[str, Any]) -> dict[str, Any]:
 def memory_child(args: Mapping[str, Any]) -> dict[str, Any]:
     """Section 2: one large object staged (or plainly copied) in this fresh process."""
     endpoint, side = str(args["endpoint"]), str(args["side"])
-    fn = function(endpoint, str(args["staging"]))
+    fn = function(endpoint, str(args["staging"]), str(args["item"]["bucket"]))
     item = Landed(**args["item"])
     fn.s3.list_buckets()  # load the S3 model before the baseline, as a warm container has
     gc.collect()
@@ -816,7 +818,7 @@ def small_child(args: Mapping[str, Any]) -> dict[str, Any]:
         setup = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
         landing, staging = new_bucket(setup, "landing"), new_bucket(setup, "staging")
         copies = new_bucket(setup, "copies")
-        fn = function(endpoint, staging)
+        fn = function(endpoint, staging, landing)
         requests: Counter[str] = Counter()
         side_now = ["-"]
         fn.s3.meta.events.register(
@@ -1163,6 +1165,7 @@ def _init_environment(env: Mapping[str, str]) -> dict[str, str]:
         "AWS_LAMBDA_FUNCTION_NAME": "s3seal-bench",
         "AWS_REGION": REGION,
         "STAGING_BUCKET": "staging",
+        "LANDING_BUCKETS": "landing",
         "ROOT_KEY_SECRET_ID": "s3seal/root-key",
     }
 

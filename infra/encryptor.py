@@ -76,7 +76,9 @@ class Encryptor(Construct):
             memory_size=settings.function_memory_mb,
             timeout=cdk.Duration.seconds(settings.function_timeout_seconds),
             reserved_concurrency=settings.reserved_concurrency,
-            environment=function_environment(settings, staging.bucket_name, secret.secret_arn),
+            environment=function_environment(
+                settings, staging.bucket_name, secret.secret_arn, landing.bucket_name
+            ),
         )
         assert isinstance(self.function.role, iam.Role)
         self.role: iam.Role = self.function.role
@@ -148,11 +150,12 @@ class Encryptor(Construct):
 
 
 def function_environment(
-    settings: StackSettings, staging_bucket: str, secret_arn: str
+    settings: StackSettings, staging_bucket: str, secret_arn: str, landing_bucket: str
 ) -> dict[str, str]:
     """The function's environment: the variable names are the runtime's own constants."""
     out = {
         env.STAGING_BUCKET: staging_bucket,
+        env.LANDING_BUCKETS: landing_bucket,
         env.ROOT_KEY_SECRET_ID: secret_arn,
         env.STAGING_PREFIX: settings.staging_prefix,
         env.ENVELOPE_FORMAT: settings.envelope_format,

@@ -13,9 +13,12 @@ from typing import TypeVar
 
 from .envelope import Format
 from .errors import ConfigError
+from .names import RESERVED_PREFIX
 from .storage import MAX_PART_SIZE, MIN_PART_SIZE, MiB
 
 STAGING_BUCKET = "STAGING_BUCKET"
+LANDING_BUCKETS = "LANDING_BUCKETS"
+"""Comma-separated: the only buckets whose objects the function takes (anything else is refused)."""
 ROOT_KEY_SECRET_ID = "ROOT_KEY_SECRET_ID"  # noqa: S105 (a variable name)
 STAGING_PREFIX = "STAGING_PREFIX"
 ENVELOPE_FORMAT = "ENVELOPE_FORMAT"
@@ -46,6 +49,8 @@ class Settings:
 
     staging_bucket: str
     root_key_secret_id: str
+    landing_buckets: frozenset[str]
+    """Events naming any other bucket are refused before anything is touched."""
     staging_prefix: str = ""
     envelope_format: Format = Format.V1
     compression: Compression = Compression.NONE
@@ -67,8 +72,9 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         return cls(
-            staging_bucket=required(environ, STAGING_BUCKET),
+            staging_bucket=(staging := required(environ, STAGING_BUCKET)),
             root_key_secret_id=required(environ, ROOT_KEY_SECRET_ID),
+            landing_buckets=_landing_buckets(required(environ, LANDING_BUCKETS), staging),
             staging_prefix=_prefix(environ.get(STAGING_PREFIX, "")),
             envelope_format=choice(environ, ENVELOPE_FORMAT, Format, Format.V1),
             compression=choice(environ, COMPRESSION, Compression, Compression.NONE),
@@ -97,9 +103,27 @@ def required(environ: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _landing_buckets(value: str, staging_bucket: str) -> frozenset[str]:
+    # Required, with no default: a function that took any bucket's events could be pointed at
+    # the staging bucket (re-encrypting staged objects in place) by anyone who can send to its
+    # queue.
+    names = frozenset(name.strip() for name in value.split(",") if name.strip())
+    if not names:
+        raise ConfigError(f"{LANDING_BUCKETS} is required and not set")
+    if staging_bucket in names:
+        raise ConfigError(
+            f"{LANDING_BUCKETS} must not include the staging bucket {staging_bucket!r}"
+        )
+    return names
+
+
 def _prefix(value: str) -> str:
     if value.startswith("/"):
         raise ConfigError(f"{STAGING_PREFIX} must not start with '/': S3 keys have no root")
+    if value.startswith(RESERVED_PREFIX):
+        raise ConfigError(
+            f"{STAGING_PREFIX} must not start with {RESERVED_PREFIX!r}: the loader's own prefix"
+        )
     return value
 
 

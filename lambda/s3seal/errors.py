@@ -56,6 +56,12 @@ class EventError(S3SealError):
     """An event the function cannot read: malformed, or of an unknown shape."""
 
 
+class RefusedObjectError(S3SealError):
+    """A permanent refusal, decided before anything is read, written or deleted: the event names
+    a bucket that is not a configured landing bucket, or a key that would be staged under the
+    staging bucket's reserved prefix. A retry cannot change the answer, so none is asked for."""
+
+
 class ObjectTooLargeError(S3SealError):
     """The object exceeds MAX_OBJECT_BYTES or cannot be encrypted in the invocation's time."""
 
@@ -131,6 +137,7 @@ __all__ = [
     "ObjectTooLargeError",
     "PlaintextLengthError",
     "RedshiftError",
+    "RefusedObjectError",
     "RootKeyError",
     "S3SealError",
     "SecretError",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import boto3
@@ -33,7 +34,7 @@ from botocore.config import Config
 
 from . import quiet_sdk
 from .config import Settings
-from .errors import EventError, ObjectTooLargeError, S3SealError
+from .errors import EventError, ObjectTooLargeError, RefusedObjectError, S3SealError
 from .events import (
     BatchJob,
     ObjectEvent,
@@ -64,7 +65,11 @@ if TYPE_CHECKING:
 TRACED_MODULES = ("botocore",)
 
 # Batch Operations: failures that a retry cannot fix.
-PERMANENT_FAILURES: tuple[type[Exception], ...] = (ObjectTooLargeError, EventError)
+PERMANENT_FAILURES: tuple[type[Exception], ...] = (
+    ObjectTooLargeError,
+    EventError,
+    RefusedObjectError,
+)
 
 # Powertools' own variables (POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, ...) override
 # these defaults: explicit arguments would take precedence over them.
@@ -81,6 +86,10 @@ tracer = Tracer(
     service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE),
     patch_modules=TRACED_MODULES,
 )
+
+
+REFUSED = "refused"
+"""The action reported for an object whose event was refused (see RefusedObjectError)."""
 
 
 class InvocationContext(Protocol):
@@ -143,20 +152,28 @@ class App:
 
     def _sqs_record(self, record: SQSRecord, context: InvocationContext | None) -> None:
         for object_event in from_sqs_body(record.body):
-            self.stage(object_event, context)
+            # A refusal is logged (with the key) and counted by stage(); the message is then
+            # acknowledged, as no redelivery could change the answer.
+            with suppress(RefusedObjectError):
+                self.stage(object_event, context)
 
     def _direct(
         self, events: list[ObjectEvent], context: InvocationContext | None
     ) -> dict[str, Any]:
-        outcomes, failed = [], []
+        answers, failed = [], []
         for object_event in events:
             try:
-                outcomes.append(self.stage(object_event, context))
+                outcome = self.stage(object_event, context)
+            except RefusedObjectError:
+                # Logged by stage(); not raised, so Lambda's asynchronous retries do not repeat it.
+                answers.append({"source": str(object_event.ref), "action": REFUSED})
             except Exception:
                 failed.append(str(object_event.ref))
+            else:
+                answers.append({"source": str(outcome.source), "action": outcome.action.value})
         if failed:
             raise ObjectsFailedError(f"{len(failed)} of {len(events)} objects not staged: {failed}")
-        return {"objects": [{"source": str(o.source), "action": o.action.value} for o in outcomes]}
+        return {"objects": answers}
 
     def _batch_job(self, job: BatchJob, context: InvocationContext | None) -> dict[str, Any]:
         results = []
@@ -192,7 +209,9 @@ class App:
             except Exception as exc:
                 reason = type(exc).__name__ if isinstance(exc, S3SealError) else "Unexpected"
                 _count_failure(reason)
-                if isinstance(exc, S3SealError):
+                if isinstance(exc, RefusedObjectError):
+                    logger.error("event refused; nothing touched", reason=reason, error=str(exc))
+                elif isinstance(exc, S3SealError):
                     logger.error("object not staged; plaintext kept", reason=reason, error=str(exc))
                 else:
                     logger.exception("object not staged; plaintext kept", reason=reason)

@@ -9,8 +9,8 @@ from enum import StrEnum
 from . import config, copying, storage
 from .config import choice, integer, required
 from .errors import ConfigError
+from .names import RESERVED_PREFIX
 from .redshift_data import Target
-from .staged import RESERVED_PREFIX
 
 # --- environment variables of the Lambda entry point ---------------------------------------------
 LOADER_TABLE = "LOADER_TABLE"

@@ -83,6 +83,7 @@ from .errors import (
 )
 from .keys import SECRET_VERSION_FIELD, RootKey, root_key_from_secret
 from .load_settings import LoaderSettings, LoadMode
+from .names import RESERVED_PREFIX
 from .objects import ObjectRef
 from .redshift_data import (
     DataApi,
@@ -94,7 +95,6 @@ from .staged import (
     BATCH_PREFIX,
     LOAD_PREFIX,
     MANIFEST_PREFIX,
-    RESERVED_PREFIX,
     StagedObject,
     describe,
     group_by_key,

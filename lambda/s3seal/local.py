@@ -36,7 +36,14 @@ import boto3
 
 from . import handler as handler_module
 from . import storage
-from .config import COMPRESSION, ENVELOPE_FORMAT, PART_SIZE_MIB, ROOT_KEY_SECRET_ID, STAGING_BUCKET
+from .config import (
+    COMPRESSION,
+    ENVELOPE_FORMAT,
+    LANDING_BUCKETS,
+    PART_SIZE_MIB,
+    ROOT_KEY_SECRET_ID,
+    STAGING_BUCKET,
+)
 from .envelope import Decryptor, EnvelopeMetadata, decrypt_chunks
 from .errors import S3SealError
 from .keys import SECRET_VERSION_FIELD, generate_root_key, root_key_from_secret
@@ -165,6 +172,7 @@ class LocalPipeline:
             "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
             "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
             STAGING_BUCKET: self.settings.staging_bucket,
+            LANDING_BUCKETS: self.settings.landing_bucket,
             ROOT_KEY_SECRET_ID: self.settings.secret_name,
             PART_SIZE_MIB: str(self.settings.part_size_mib),
             ENVELOPE_FORMAT: self.settings.envelope_format,

@@ -1,4 +1,5 @@
-"""Names shared by the runtime, the CDK stack and the tests: service, metrics, dimensions."""
+"""Names shared by the runtime, the CDK stack and the tests: service, metrics, dimensions, the
+staging bucket's reserved prefix."""
 
 SERVICE = "s3seal"
 METRICS_NAMESPACE = "s3seal"
@@ -9,3 +10,6 @@ METRIC_STAGE_DURATION = "StageDuration"
 FAILURE_REASON_DIMENSION = "Reason"
 SERVICE_DIMENSION = "service"
 """The dimension Powertools Metrics adds to every metric, valued with the service name."""
+RESERVED_PREFIX = "_s3seal/"
+"""Everything s3seal itself writes into the staging bucket (batch records, the loader lock,
+manifests, transient load plaintext) lives here; the function never stages a key under it."""

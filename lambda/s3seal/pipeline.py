@@ -43,11 +43,13 @@ from .errors import (
     MetadataError,
     ObjectNotFoundError,
     ObjectTooLargeError,
+    RefusedObjectError,
     SourceChangedError,
     VerificationError,
 )
 from .events import ObjectEvent, sequencer_key
 from .keys import RootKey
+from .names import RESERVED_PREFIX
 from .objects import ObjectRef
 
 if TYPE_CHECKING:
@@ -197,8 +199,10 @@ class Pipeline:
         """Stage one object; see the module docstring for the rules.
 
         Raises an S3SealError when the object is not staged and its plaintext is kept: the event
-        should be retried (or, for ObjectTooLargeError, looked at by a person).
+        should be retried (or, for ObjectTooLargeError, looked at by a person). RefusedObjectError
+        comes before any request: the event is not this function's to act on.
         """
+        self._refuse(event)
         admitted = self._admit(event)
         if isinstance(admitted, Outcome):
             return admitted
@@ -206,6 +210,24 @@ class Pipeline:
         # The key is fetched (and validated) before anything is written.
         root = self._root_key()
         return self._stage(event, admitted, root, remaining_seconds)
+
+    def _refuse(self, event: ObjectEvent) -> None:
+        """Events the function must never act on, whoever sent them (anyone allowed to send to
+        its queue or invoke it can name any bucket and key)."""
+        ref = event.ref
+        if ref.bucket not in self.settings.landing_buckets:
+            # The staging bucket above all: staging a staged object would re-encrypt it in place.
+            raise RefusedObjectError(
+                f"{ref} refused: {ref.bucket!r} is not a landing bucket of this function "
+                "(LANDING_BUCKETS); nothing was read, written or deleted"
+            )
+        if self.staged_key(ref.key).startswith(RESERVED_PREFIX):
+            # Refused rather than re-prefixed: a renamed key would surprise whoever loads it, and
+            # the plaintext stays in landing for a person to rename.
+            raise RefusedObjectError(
+                f"{ref} refused: it would be staged as {self.staged_key(ref.key)!r}, under the "
+                f"staging bucket's reserved prefix {RESERVED_PREFIX!r}; the plaintext is kept"
+            )
 
     def _admit(self, event: ObjectEvent) -> Source | Outcome:
         """The object to stage, or the outcome for an event that needs no staging."""

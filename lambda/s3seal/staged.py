@@ -13,6 +13,7 @@ from . import storage
 from .envelope import EnvelopeMetadata, Format
 from .errors import MetadataError, ObjectNotFoundError
 from .keys import SECRET_ARN_FIELD, SECRET_VERSION_FIELD
+from .names import RESERVED_PREFIX
 from .objects import ObjectRef
 
 if TYPE_CHECKING:
@@ -22,8 +23,6 @@ LOAD_PREFIX = "_s3seal/load/"
 """Transient plaintext for server-side loads (SSE-KMS, deleted after each COPY)."""
 MANIFEST_PREFIX = "_s3seal/manifests/"
 BATCH_PREFIX = "_s3seal/batches/"
-RESERVED_PREFIX = "_s3seal/"
-"""Everything s3seal itself writes into the staging bucket lives here, never staged data."""
 GZIP_SUFFIX = ".gz"
 UNVERSIONED_KEY = "unversioned"
 """The group name for objects whose matdesc names no secret version (keys from files or env)."""

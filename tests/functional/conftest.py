@@ -129,7 +129,11 @@ class Harness:
     # --- the function -----------------------------------------------------------------------
 
     def settings(self, **overrides: str) -> Settings:
-        env = {"STAGING_BUCKET": self.staging, "ROOT_KEY_SECRET_ID": self.secret_id}
+        env = {
+            "STAGING_BUCKET": self.staging,
+            "LANDING_BUCKETS": self.landing,
+            "ROOT_KEY_SECRET_ID": self.secret_id,
+        }
         return Settings.from_env(env | overrides)
 
     def app(self, **env: str) -> App:

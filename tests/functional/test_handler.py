@@ -205,6 +205,7 @@ def test_handler_entry_point_with_powertools(
 ) -> None:
     # GIVEN the module-level handler configured from the environment, as in Lambda
     monkeypatch.setenv("STAGING_BUCKET", harness.staging)
+    monkeypatch.setenv("LANDING_BUCKETS", harness.landing)
     monkeypatch.setenv("ROOT_KEY_SECRET_ID", harness.secret_id)
     monkeypatch.setenv("AWS_ENDPOINT_URL", harness.s3.meta.endpoint_url)
     handler_module.reset()

@@ -76,6 +76,7 @@ def test_logs_and_metrics_never_carry_keys_or_plaintext(
     # WHEN the handler entry point runs at DEBUG, then again with an invalid key in the secret
     os.environ.update(
         STAGING_BUCKET=harness.staging,
+        LANDING_BUCKETS=harness.landing,
         ROOT_KEY_SECRET_ID=harness.secret_id,
         AWS_ENDPOINT_URL=harness.s3.meta.endpoint_url,
         MAX_OBJECT_BYTES="4096",
@@ -91,7 +92,7 @@ def test_logs_and_metrics_never_carry_keys_or_plaintext(
         second = handler_module.handler(harness.sqs_event(harness.notification(late)), context)
     finally:
         handler_module.reset()
-        for name in ("STAGING_BUCKET", "ROOT_KEY_SECRET_ID", "AWS_ENDPOINT_URL"):
+        for name in ("STAGING_BUCKET", "LANDING_BUCKETS", "ROOT_KEY_SECRET_ID", "AWS_ENDPOINT_URL"):
             os.environ.pop(name, None)
         os.environ.pop("MAX_OBJECT_BYTES", None)
         os.environ.pop("POWERTOOLS_LOG_LEVEL", None)
@@ -118,6 +119,7 @@ def test_bad_setting_fails_the_init_phase_naming_the_variable() -> None:
         **os.environ,
         "AWS_LAMBDA_FUNCTION_NAME": "s3seal-encrypt",
         "STAGING_BUCKET": "staging",
+        "LANDING_BUCKETS": "landing",
         "ROOT_KEY_SECRET_ID": "s3seal/root-key",
         "PART_SIZE_MIB": "three",
     }
@@ -205,6 +207,7 @@ def test_root_debug_the_encrypting_function_logs_no_key(
     item = harness.put("in/secret.csv", PLAINTEXT_MARKER + b"|1\n")
     for name, value in {
         "STAGING_BUCKET": harness.staging,
+        "LANDING_BUCKETS": harness.landing,
         "ROOT_KEY_SECRET_ID": harness.secret_id,
         "AWS_ENDPOINT_URL": harness.s3.meta.endpoint_url,
         "POWERTOOLS_LOG_LEVEL": "DEBUG",

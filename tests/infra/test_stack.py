@@ -209,6 +209,7 @@ def test_function_settings_and_environment_follow_context() -> None:
                 "Variables": Match.object_like(
                     {
                         "STAGING_BUCKET": {"Ref": s.logical_id(s.stack.buckets.staging)},
+                        "LANDING_BUCKETS": {"Ref": s.logical_id(s.stack.buckets.landing)},
                         "ROOT_KEY_SECRET_ID": {"Ref": s.logical_id(s.stack.root_key.secret)},
                         "STAGING_PREFIX": "sealed/",
                         "ENVELOPE_FORMAT": "v2",

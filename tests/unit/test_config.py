@@ -9,7 +9,11 @@ from s3seal.envelope import Format
 from s3seal.errors import ConfigError
 
 MiB = 1024 * 1024
-REQUIRED = {"STAGING_BUCKET": "staging", "ROOT_KEY_SECRET_ID": "s3seal/root-key"}
+REQUIRED = {
+    "STAGING_BUCKET": "staging",
+    "LANDING_BUCKETS": "landing",
+    "ROOT_KEY_SECRET_ID": "s3seal/root-key",
+}
 
 
 def test_defaults() -> None:
@@ -63,12 +67,23 @@ def test_every_setting_is_read() -> None:
         ({"KEY_CACHE_SECONDS": "1.5"}, "KEY_CACHE_SECONDS"),
         ({"PARTS_IN_FLIGHT": "0"}, "PARTS_IN_FLIGHT"),
         ({"STAGING_PREFIX": "/abs"}, "STAGING_PREFIX"),
+        ({"STAGING_PREFIX": "_s3seal/in/"}, "STAGING_PREFIX"),
+        ({"LANDING_BUCKETS": " , "}, "LANDING_BUCKETS"),
+        ({"LANDING_BUCKETS": "landing,staging"}, "LANDING_BUCKETS"),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )
 def test_bad_value_names_the_variable(overrides: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         Settings.from_env(REQUIRED | overrides)
+
+
+def test_landing_buckets_is_required_and_a_comma_list() -> None:
+    without = {k: v for k, v in REQUIRED.items() if k != "LANDING_BUCKETS"}
+    with pytest.raises(ConfigError, match="LANDING_BUCKETS is required"):
+        Settings.from_env(without)
+    settings = Settings.from_env(REQUIRED | {"LANDING_BUCKETS": " a-bucket, b-bucket ,"})
+    assert settings.landing_buckets == frozenset({"a-bucket", "b-bucket"})
 
 
 def test_missing_required_variable() -> None:
