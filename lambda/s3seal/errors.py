@@ -44,6 +44,10 @@ class ConditionFailedError(StorageError):
     """A conditional request found the object changed (HTTP 412, or 409 for racing writes)."""
 
 
+class MetadataTooLargeError(StorageError):
+    """A staged object's user metadata would exceed S3's 2 KB; nothing is written."""
+
+
 class SourceChangedError(StorageError):
     """The landing object changed between being looked at and being read (unversioned keys)."""
 
@@ -131,6 +135,7 @@ __all__ = [
     "LoadError",
     "LoaderBusyError",
     "MetadataError",
+    "MetadataTooLargeError",
     "NotEncryptedError",
     "ObjectChangedError",
     "ObjectNotFoundError",

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -51,22 +50,19 @@ from .events import ObjectEvent, sequencer_key
 from .keys import RootKey
 from .names import RESERVED_PREFIX
 from .objects import ObjectRef
+from .origin import (
+    OLDER_VERSIONS_KEPT,
+    SOURCE_ETAG,
+    SOURCE_LAST_MODIFIED,
+    SOURCE_OLDER_VERSIONS,
+    SOURCE_SEQUENCER,
+    SOURCE_VERSION,
+    fit,
+    source_metadata,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-SOURCE_BUCKET = "s3seal-source-bucket"
-SOURCE_KEY = "s3seal-source-key"
-"""URL-encoded: S3 user metadata is ASCII."""
-SOURCE_VERSION = "s3seal-source-version"
-SOURCE_ETAG = "s3seal-source-etag"
-SOURCE_SEQUENCER = "s3seal-source-sequencer"
-SOURCE_LAST_MODIFIED = "s3seal-source-last-modified"
-"""ISO 8601, UTC: orders versions when an event carries no sequencer."""
-SOURCE_OLDER_VERSIONS = "s3seal-source-older-versions"
-"""Space-separated ids of the versions S3 listed as older than the source when it was staged."""
-OLDER_VERSIONS_KEPT = 10
-"""Enough for a burst of uploads to one key, well inside S3's 2 KB of user metadata."""
 
 ASSUMED_BYTES_PER_SECOND = 32 * storage.MiB
 """A floor for GET + encrypt + PUT throughput inside Lambda, used to refuse up front an object
@@ -364,22 +360,15 @@ class Pipeline:
         return ids[start : start + OLDER_VERSIONS_KEPT]
 
     def _source_metadata(self, source: Source, older: Future[list[str]] | None) -> dict[str, str]:
-        meta = {
-            SOURCE_BUCKET: source.ref.bucket,
-            SOURCE_KEY: quote(source.ref.key, safe="/"),
-            SOURCE_ETAG: source.etag,
-        }
-        if source.ref.version_id:
-            meta[SOURCE_VERSION] = source.ref.version_id
-        if source.sequencer:
-            meta[SOURCE_SEQUENCER] = source.sequencer
-        if source.last_modified:
-            meta[SOURCE_LAST_MODIFIED] = source.last_modified.isoformat()
-        if older is not None:
-            versions = older.result()
-            if versions:
-                meta[SOURCE_OLDER_VERSIONS] = " ".join(versions)
-        return meta
+        return source_metadata(
+            bucket=source.ref.bucket,
+            key=source.ref.key,
+            etag=source.etag,
+            version_id=source.ref.version_id,
+            sequencer=source.sequencer,
+            last_modified=source.last_modified.isoformat() if source.last_modified else None,
+            older_versions=older.result() if older is not None else (),
+        )
 
     def _encrypt_and_upload(
         self,
@@ -417,8 +406,10 @@ class Pipeline:
             target.bucket,
             target.key,
             parts,
-            lambda: (
-                encryptor.complete_metadata().to_metadata() | self._source_metadata(source, older)
+            lambda: fit(
+                encryptor.complete_metadata().to_metadata(),
+                self._source_metadata(source, older),
+                str(target),
             ),
             content_type=source.content_type,
             condition=condition,

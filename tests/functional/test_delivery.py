@@ -28,7 +28,7 @@ from urllib.parse import quote_plus
 import pytest
 
 from s3seal.handler import App
-from s3seal.pipeline import SOURCE_ETAG, SOURCE_VERSION
+from s3seal.origin import SOURCE_ETAG, SOURCE_VERSION
 
 from .conftest import (
     FakeContext,

@@ -4,6 +4,7 @@ journey from landing to staging, and what the staged object carries."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import logging
@@ -48,7 +49,7 @@ def test_staged_object_names_its_source_and_keeps_content_type(
     body, metadata, response = harness.staged("sealed/in/orders.jsonl")
     assert response["ContentType"] == "application/x-ndjson"
     assert metadata["s3seal-source-bucket"] == harness.landing
-    assert metadata["s3seal-source-key"] == "in/orders.jsonl"
+    assert metadata["s3seal-source-key-sha256"] == hashlib.sha256(b"in/orders.jsonl").hexdigest()
     assert metadata["s3seal-source-version"] == item.version_id
     assert metadata["s3seal-source-etag"] == item.etag
     assert metadata["s3seal-source-sequencer"] == item.sequencer
