@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from . import copying
+from .errors import ConfigError
 from .load_settings import LoadMode
 from .staged import BATCH_PREFIX
+
+BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,47}")
+"""What ``new_batch_id`` makes, and all a batch id may be: it is read back from S3 and goes into
+a SQL literal, an S3 key, a ClientToken (with a retry suffix, within 64) and a statement name."""
+
+
+def check_batch_id(value: str) -> str:
+    """``value`` if it is a batch id; ConfigError (naming it) if not."""
+    if not BATCH_ID.fullmatch(value):
+        raise ConfigError(f"not a batch id: {value!r}")
+    return value
 
 
 class State(StrEnum):
@@ -64,6 +78,15 @@ class BatchRecord:
     manifest_url: str | None = None
     submitted_at: str | None = None
     finished_at: str | None = None
+
+    def __post_init__(self) -> None:
+        # Records are read back from the staging bucket, which others may be able to write:
+        # what goes into SQL is checked here, for every record however it was made.
+        try:
+            check_batch_id(self.batch_id)
+            copying.identifier(self.table)
+        except ConfigError as exc:
+            raise ValueError(f"batch record: {exc}") from None
 
     @property
     def files(self) -> int:

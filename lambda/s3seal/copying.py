@@ -92,8 +92,12 @@ def copy_statement(
 
 
 def literal(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
+    r"""A Redshift string literal. Quotes are doubled; so are backslashes, which Redshift reads
+    as an escape inside a literal (``\'`` is a quote that does not end it, so ``x\'`` doubled
+    only for quotes would break out). NUL cannot be in a literal at all."""
+    if "\0" in text:
+        raise ConfigError("a SQL literal cannot hold a NUL character")
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def identifier(name: str) -> str:

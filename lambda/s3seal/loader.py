@@ -54,6 +54,7 @@ from .batches import (
     BatchRecord,
     LoadSummary,
     State,
+    check_batch_id,
     new_batch_id,
     stamp,
     utcnow,
@@ -71,7 +72,6 @@ from .envelope import (
 )
 from .errors import (
     ConditionFailedError,
-    ConfigError,
     LoaderBusyError,
     LoadError,
     ObjectChangedError,
@@ -711,8 +711,7 @@ class Loader:
         return sorted(records, key=lambda r: (r.created_at, r.batch_id))
 
     def _read_record(self, batch_id: str) -> BatchRecord:
-        if "/" in batch_id or not batch_id:
-            raise ConfigError(f"not a batch id: {batch_id!r}")
+        check_batch_id(batch_id)
         try:
             return self._read_record_key(f"{BATCH_PREFIX}{batch_id}.json")
         except ObjectNotFoundError:

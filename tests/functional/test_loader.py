@@ -878,3 +878,32 @@ def test_handler_retries_the_batch_an_event_names(
 
     redshift.done()
     assert (result["loaded"], result["files"]) == ([B1], 1)
+
+
+def test_a_forged_batch_record_with_a_hostile_batch_id_never_reaches_sql(
+    staging: Staging, redshift: Redshift
+) -> None:
+    # GIVEN a batch record written by someone else, its batch id made to break out of a literal
+    hostile = "x\\'); drop table sales; --"
+    forged = {
+        "batch_id": hostile,
+        "table": "sales",
+        "mode": "server-side",
+        "key_version": staging.versions[0],
+        "gzip": False,
+        "objects": [],
+        "state": "submitted",
+        "created_at": "2026-11-24T12:00:00+00:00",
+        "updated_at": "2026-11-24T12:00:00+00:00",
+    }
+    staging.s3.put_object(
+        Bucket=staging.bucket, Key="_s3seal/batches/forged.json", Body=json.dumps(forged).encode()
+    )
+    loader = make_loader(staging, redshift, staging.settings())
+    # WHEN the loader runs, or is asked to retry that id
+    with pytest.raises(LoadError, match="not a batch record"):
+        loader.run()
+    with pytest.raises(S3SealError, match="not a batch id"):
+        loader.retry(hostile)
+    # THEN nothing was sent to Redshift (the stub fails any call it was not given)
+    redshift.done()

@@ -11,6 +11,7 @@ from s3seal.copying import (
     CopyOptions,
     DataFormat,
     copy_statement,
+    literal,
     manifest,
     manifest_bytes,
 )
@@ -81,3 +82,48 @@ def test_manifest_entries_are_mandatory_and_plain_json() -> None:
     assert json.loads(manifest_bytes(urls).decode("utf-8")) == manifest(urls)
     with pytest.raises(ValueError, match="at least one"):
         manifest([])
+
+
+def redshift_reads(sql: str) -> tuple[str, str]:
+    """How Redshift reads a string literal at the start of ``sql``: (its value, what follows).
+    Inside a literal ``\\`` escapes the next character and ``''`` is a quote."""
+    assert sql.startswith("'")
+    value, n = [], 1
+    while n < len(sql):
+        char = sql[n]
+        if char == "\\":
+            value.append(sql[n + 1])
+            n += 2
+        elif sql.startswith("''", n):
+            value.append("'")
+            n += 2
+        elif char == "'":
+            return "".join(value), sql[n + 1 :]
+        else:
+            value.append(char)
+            n += 1
+    raise AssertionError(f"unterminated literal: {sql!r}")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "it's",
+        "back\\slash",
+        "x\\'; drop table sales; --",
+        "\\",
+        "'\\''",
+        "s3://b/k\\\\'\\",
+    ],
+)
+def test_a_literal_reads_back_as_its_text_with_quotes_and_backslashes(text: str) -> None:
+    # WHEN text with quotes and backslashes becomes a literal followed by more SQL
+    value, rest = redshift_reads(literal(text) + " iam_role 'r';")
+    # THEN Redshift reads exactly the text, and the literal ends where it should
+    assert value == text
+    assert rest == " iam_role 'r';"
+
+
+def test_a_literal_refuses_nul() -> None:
+    with pytest.raises(ConfigError, match="NUL"):
+        literal("a\0b")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from s3seal.batches import BatchObject, BatchRecord, State, new_batch_id
@@ -134,9 +136,38 @@ def test_a_batch_record_round_trips_through_json() -> None:
 
 
 def test_batch_ids_sort_by_time_and_are_unique() -> None:
-    from datetime import UTC, datetime
-
     early, late = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
     ids = {new_batch_id(early) for _ in range(100)}
     assert len(ids) == 100
     assert max(ids) < new_batch_id(late)
+
+
+HOSTILE_BATCH_IDS = [
+    "x'); drop table sales; --",
+    "a\\'b",
+    "../locks/sales",
+    "",
+    "a b",
+    "é",
+    "x" * 49,
+]
+
+
+@pytest.mark.parametrize("batch_id", HOSTILE_BATCH_IDS)
+def test_a_batch_record_with_a_hostile_batch_id_is_refused_when_read(batch_id: str) -> None:
+    doc = {
+        "batch_id": batch_id,
+        "table": "sales",
+        "mode": "server-side",
+        "key_version": "v1",
+        "gzip": False,
+        "objects": [],
+        "state": "planned",
+        "created_at": "2026-11-24T12:00:00+00:00",
+        "updated_at": "2026-11-24T12:00:00+00:00",
+    }
+    with pytest.raises(ValueError, match="not a batch id"):
+        BatchRecord.from_json(doc)
+    with pytest.raises(ValueError, match="not a table name"):
+        BatchRecord.from_json(doc | {"batch_id": "20261124T120000Z-0000000b", "table": "t'x"})
+    assert BatchRecord.from_json(doc | {"batch_id": new_batch_id(datetime.now(UTC))})
