@@ -68,6 +68,8 @@ EXIT_KEY = 3
 EXIT_CRYPTO = 4
 
 SIDECAR_SUFFIX = ".s3seal.json"
+SIDECAR_MAX_BYTES = 64 * 1024
+"""Far above any envelope (S3 allows 2 KB of user metadata); a larger file is refused unread."""
 STDIO = "-"
 _SPOOL_IN_MEMORY = 8 * storage.MiB
 
@@ -170,11 +172,19 @@ def _read_chunks(handle: IO[bytes], close: bool = False) -> Iterator[bytes]:
 
 
 def _read_sidecar(path: str) -> dict[str, str]:
+    """A sidecar's names and values; MetadataError (exit 4) for anything that is not one."""
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        with Path(path).open("rb") as handle:
+            raw = handle.read(SIDECAR_MAX_BYTES + 1)
     except OSError as exc:
         raise MetadataError(f"cannot read metadata file {path}: {exc.strerror}") from None
-    except ValueError:
+    if len(raw) > SIDECAR_MAX_BYTES:
+        raise MetadataError(
+            f"metadata file {path} is over {SIDECAR_MAX_BYTES} bytes: not a sidecar"
+        )
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):  # bad UTF-8 or JSON, a 5000-digit number, deep nesting
         raise MetadataError(f"metadata file {path} is not valid JSON") from None
     # Also accept {"metadata": {...}}, the layout of the test vectors' JSON files.
     if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict):

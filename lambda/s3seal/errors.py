@@ -32,6 +32,10 @@ class SecretError(RootKeyError):
     """The root key's secret could not be read or written in Secrets Manager."""
 
 
+class InsecureKeyFileError(RootKeyError):
+    """A root-key file that others than its owner can read (group or world permissions)."""
+
+
 class StorageError(S3SealError):
     """An S3 request failed."""
 
@@ -131,6 +135,7 @@ __all__ = [
     "ConfigError",
     "DeadlineError",
     "EventError",
+    "InsecureKeyFileError",
     "InvalidRootKeyError",
     "LoadError",
     "LoaderBusyError",

@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,14 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .envelope import ROOT_KEY_SIZE
-from .errors import ConfigError, InvalidRootKeyError, SecretError, aws_error_code, aws_reason
+from .errors import (
+    ConfigError,
+    InsecureKeyFileError,
+    InvalidRootKeyError,
+    SecretError,
+    aws_error_code,
+    aws_reason,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -74,11 +82,28 @@ def parse_root_key(text: str | bytes, *, source: str) -> bytes:
     return material
 
 
+KEY_FILE_MAX_BYTES = 4096
+"""A key file is 44 base64 characters and a newline; anything far larger is not one."""
+
+
 def root_key_from_file(path: str | Path) -> RootKey:
+    """The root key in ``path``, which only its owner may read (as ssh does with private keys).
+
+    The permissions are those of the file opened (``fstat``), not of a name looked up apart.
+    """
     try:
-        text = Path(path).read_bytes()
+        with Path(path).open("rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if os.name == "posix" and mode & 0o077:
+                raise InsecureKeyFileError(
+                    f"key file {path} is readable or writable by others (mode "
+                    f"{stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
+                )
+            text = handle.read(KEY_FILE_MAX_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read key file {path}: {exc.strerror}") from None
+    if len(text) > KEY_FILE_MAX_BYTES:
+        raise InvalidRootKeyError(f"key file {path} is not a root key (too large)")
     return RootKey(parse_root_key(text, source=f"key file {path}"))
 
 

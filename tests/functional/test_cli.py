@@ -35,11 +35,16 @@ def run(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = Non
     )
 
 
+def new_key_file(path: Path) -> Path:
+    """A fresh root key in ``path``, readable by its owner only (as the CLI requires)."""
+    path.write_text(run("keygen").stdout.decode())
+    path.chmod(0o600)
+    return path
+
+
 @pytest.fixture
 def key_file(tmp_path: Path) -> Path:
-    path = tmp_path / "root.key"
-    path.write_text(run("keygen").stdout.decode())
-    return path
+    return new_key_file(tmp_path / "root.key")
 
 
 def root_key(path: Path) -> bytes:
@@ -156,8 +161,7 @@ def test_wrong_root_key_exits_3_names_the_object_and_writes_nothing(
         run("encrypt", str(plain), str(tmp_path / "p.enc"), "--key-file", str(key_file)).returncode
         == 0
     )
-    other = tmp_path / "other.key"
-    other.write_text(run("keygen").stdout.decode())
+    other = new_key_file(tmp_path / "other.key")
     result = run(
         "decrypt", str(tmp_path / "p.enc"), str(tmp_path / "out.bin"), "--key-file", str(other)
     )
@@ -242,6 +246,64 @@ def test_missing_sidecar_exits_4_and_says_where_it_looked(tmp_path: Path, key_fi
     result = run("decrypt", str(body), str(tmp_path / "out"), "--key-file", str(key_file))
     assert result.returncode == 4
     assert b"orphan.enc.s3seal.json" in result.stderr
+
+
+MALFORMED_SIDECARS = {
+    "deeply-nested-matdesc": lambda meta: json.dumps(
+        meta | {"x-amz-matdesc": "[" * 100_000 + "]" * 100_000}
+    ),
+    "5000-digit-length": lambda meta: json.dumps(
+        meta | {"x-amz-unencrypted-content-length": "9" * 5000}
+    ),
+    "5000-digit-json-number": lambda meta: (
+        '{"x-amz-unencrypted-content-length": ' + "9" * 5000 + "}"
+    ),
+    "deeply-nested-json": lambda meta: "[" * 100_000 + "]" * 100_000,
+    "not-an-object": lambda meta: json.dumps(list(meta.items())),
+    "huge-file": lambda meta: json.dumps(meta | {"padding": "x" * (4 * MiB)}),
+    "not-utf8": lambda meta: "\udcff",
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED_SIDECARS))
+@pytest.mark.parametrize("command", ["decrypt", "inspect"])
+def test_a_malformed_sidecar_is_a_clean_error_exit_4(
+    tmp_path: Path, key_file: Path, name: str, command: str
+) -> None:
+    # GIVEN an encrypted file whose sidecar was replaced by something hostile
+    plain, enc = tmp_path / "p.bin", tmp_path / "p.enc"
+    plain.write_bytes(b"rows\n")
+    assert run("encrypt", str(plain), str(enc), "--key-file", str(key_file)).returncode == 0
+    sidecar = tmp_path / "p.enc.s3seal.json"
+    text = MALFORMED_SIDECARS[name](json.loads(sidecar.read_text()))
+    sidecar.write_bytes(text.encode("utf-8", "surrogateescape"))
+    # WHEN the CLI reads it
+    key = ["--key-file", str(key_file)]
+    args = [str(enc), str(tmp_path / "out"), *key] if command == "decrypt" else [str(enc)]
+    result = run(command, *args)
+    # THEN one line naming the file, exit 4, no traceback and no output file
+    assert result.returncode == 4, result.stderr
+    assert b"Traceback" not in result.stderr
+    assert result.stderr.startswith(b"s3seal: ") and str(enc).encode() in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660], ids=oct)
+def test_a_key_file_others_can_read_is_refused_with_chmod_600(
+    tmp_path: Path, key_file: Path, mode: int
+) -> None:
+    plain = tmp_path / "p.bin"
+    plain.write_bytes(b"rows\n")
+    key_file.chmod(mode)
+    result = run("encrypt", str(plain), str(tmp_path / "p.enc"), "--key-file", str(key_file))
+    assert result.returncode == 3
+    assert f"chmod 600 {key_file}".encode() in result.stderr
+    assert not (tmp_path / "p.enc").exists()
+    key_file.chmod(0o400)
+    assert (
+        run("encrypt", str(plain), str(tmp_path / "p.enc"), "--key-file", str(key_file)).returncode
+        == 0
+    )
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:

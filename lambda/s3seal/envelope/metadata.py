@@ -181,10 +181,14 @@ def _required(meta: Mapping[str, str], name: str) -> str:
 def _check_matdesc(matdesc: str) -> None:
     try:
         parsed = json.loads(matdesc)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
         raise MetadataError(f"{MATDESC} is not valid JSON") from None
     if not isinstance(parsed, dict):
         raise MetadataError(f"{MATDESC} must be a JSON object")
+
+
+_MAX_LENGTH_DIGITS = 20
+"""Digits of 2**64: no object is longer (S3's largest is 5 TiB)."""
 
 
 def _parse_length(text: str | None) -> int | None:
@@ -192,6 +196,9 @@ def _parse_length(text: str | None) -> int | None:
         return None
     if not (text.isascii() and text.isdigit()):
         raise MetadataError(f"{UNENCRYPTED_CONTENT_LENGTH} is not a non-negative integer")
+    # Checked before int(), which refuses more than 4300 digits with a ValueError.
+    if len(text.lstrip("0")) > _MAX_LENGTH_DIGITS:
+        raise MetadataError(f"{UNENCRYPTED_CONTENT_LENGTH} is too large")
     return int(text)
 
 
