@@ -9,6 +9,7 @@ import pty
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -248,7 +249,7 @@ def test_missing_sidecar_exits_4_and_says_where_it_looked(tmp_path: Path, key_fi
     assert b"orphan.enc.s3seal.json" in result.stderr
 
 
-MALFORMED_SIDECARS = {
+MALFORMED_SIDECARS: dict[str, Callable[[dict[str, str]], str]] = {
     "deeply-nested-matdesc": lambda meta: json.dumps(
         meta | {"x-amz-matdesc": "[" * 100_000 + "]" * 100_000}
     ),
