@@ -47,6 +47,12 @@ from .config import (
 from .envelope import Decryptor, EnvelopeMetadata, decrypt_chunks
 from .errors import S3SealError
 from .keys import SECRET_VERSION_FIELD, generate_root_key, root_key_from_secret
+from .local_server import (
+    LOOPBACK,
+    UNCHECKED_SECRET_ACCESS_KEY,
+    GuardedMotoServer,
+    new_access_key_id,
+)
 from .objects import ObjectRef
 
 if TYPE_CHECKING:
@@ -55,7 +61,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import DeleteMessageBatchRequestEntryTypeDef
 
-LOOPBACK = "127.0.0.1"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
 
@@ -107,7 +112,9 @@ class LocalPipeline:
         self.settings = settings or LocalSettings()
         self.port = port or free_loopback_port()
         self.endpoint = f"http://{LOOPBACK}:{self.port}"
-        self._server: Any = None
+        self.access_key_id = new_access_key_id()
+        """The per-run token: the server refuses requests not signed with it."""
+        self._server: GuardedMotoServer | None = None
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
         self.invocations = 0
@@ -117,22 +124,24 @@ class LocalPipeline:
     # --- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
+        # The server's per-request log is noise on a terminal.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = GuardedMotoServer(self.port, self.access_key_id)
         try:
-            # Only the local mode needs moto; the Lambda asset must not carry it.
-            from moto.server import ThreadedMotoServer  # noqa: PLC0415
+            self._server.start()
         except ImportError:
+            self._server = None
             raise S3SealError(
                 "the local mode needs moto's server: pip install 's3seal[local]'"
             ) from None
-
-        # The server's per-request log is noise on a terminal.
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        # Never any address but loopback: the server is for this machine only.
-        self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=self.port, verbose=False)
-        self._server.start()
-        # moto keeps its state per process, not per server: start from nothing.
-        reset = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310
-        with urllib.request.urlopen(reset, timeout=10):  # noqa: S310 (http, our loopback server)
+        # moto keeps its state per process, not per server: start from nothing. (Signed with
+        # this run's key id in the form the guard reads; moto checks no signature.)
+        reset = urllib.request.Request(  # noqa: S310 (http, our loopback server)
+            f"{self.endpoint}/moto-api/reset",
+            method="POST",
+            headers={"Authorization": f"AWS4-HMAC-SHA256 Credential={self.access_key_id}/"},
+        )
+        with urllib.request.urlopen(reset, timeout=10):  # noqa: S310
             pass
         self._configure_environment()
         self.provision()
@@ -154,6 +163,7 @@ class LocalPipeline:
             else:
                 os.environ[name] = value
         self._saved_environment = {}
+        boto3.DEFAULT_SESSION = None
         handler_module.reset()
 
     def __enter__(self) -> LocalPipeline:
@@ -169,8 +179,8 @@ class LocalPipeline:
         variables = {
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
-            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": UNCHECKED_SECRET_ACCESS_KEY,
             STAGING_BUCKET: self.settings.staging_bucket,
             LANDING_BUCKETS: self.settings.landing_bucket,
             ROOT_KEY_SECRET_ID: self.settings.secret_name,
@@ -182,6 +192,9 @@ class LocalPipeline:
         }
         self._saved_environment = {name: os.environ.get(name) for name in variables}
         os.environ.update(variables)
+        # boto3's default session keeps the credentials it first found: drop it, so the
+        # function's clients sign with this run's access key id.
+        boto3.DEFAULT_SESSION = None
         handler_module.reset()
 
     # --- clients ----------------------------------------------------------------------------
@@ -191,8 +204,8 @@ class LocalPipeline:
             service,
             endpoint_url=self.endpoint,
             region_name=REGION,
-            aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=UNCHECKED_SECRET_ACCESS_KEY,
         )
 
     @property
@@ -494,8 +507,8 @@ def serve(pipeline: LocalPipeline, out: TextIO, stop: threading.Event, poll: flo
     s, endpoint = pipeline.settings, pipeline.endpoint
     print(
         f"s3seal local is running on {endpoint} (S3, SQS, Secrets Manager). Try:\n\n"
-        "  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local "
-        "AWS_DEFAULT_REGION=us-east-1\n"
+        f"  export AWS_ACCESS_KEY_ID={pipeline.access_key_id} "
+        f"AWS_SECRET_ACCESS_KEY={UNCHECKED_SECRET_ACCESS_KEY} AWS_DEFAULT_REGION={REGION}\n"
         f"  aws s3 cp data.csv s3://{s.landing_bucket}/incoming/data.csv "
         f"--endpoint-url {endpoint}\n"
         f"  s3seal decrypt s3://{s.staging_bucket}/incoming/data.csv data.out.csv "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import http.client
+import json
 import os
 import queue
 import re
@@ -18,6 +20,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from s3seal.local import LocalPipeline, LocalSettings, free_loopback_port
 
@@ -27,14 +30,21 @@ ROOT = Path(__file__).resolve().parents[2]
 S3SEAL = str(Path(sys.executable).parent / "s3seal")
 
 
-def local_client(endpoint: str, service: Any) -> Any:
+def local_client(endpoint: str, service: Any, access_key_id: str) -> Any:
     return boto3.client(
         service,
         endpoint_url=endpoint,
         region_name="us-east-1",
-        aws_access_key_id="local",
+        aws_access_key_id=access_key_id,
         aws_secret_access_key="local",
     )
+
+
+def exported_access_key_id(banner: str) -> str:
+    """The per-run access key id from the banner's paste-able ``export`` line."""
+    found = re.search(r"export AWS_ACCESS_KEY_ID=(\S+) AWS_SECRET_ACCESS_KEY=\S+ ", banner)
+    assert found, banner
+    return found.group(1)
 
 
 def landing_versions(s3: Any, bucket: str, key: str) -> list[dict[str, Any]]:
@@ -127,9 +137,10 @@ def test_serve_stages_a_dropped_file_readable_by_the_aws_sdk(
     )
     assert "s3seal decrypt s3://s3seal-staging/incoming/data.csv" in banner
     assert f"--key-secret s3seal/root-key --endpoint-url {endpoint}" in banner
-    s3 = local_client(endpoint, "s3")
-    secrets = local_client(endpoint, "secretsmanager")
-    sqs = local_client(endpoint, "sqs")
+    key_id = exported_access_key_id(banner)
+    s3 = local_client(endpoint, "s3", key_id)
+    secrets = local_client(endpoint, "secretsmanager", key_id)
+    sqs = local_client(endpoint, "sqs", key_id)
     # GIVEN a file dropped into landing, as a user would with boto3 or the AWS CLI
     data = os.urandom(700_001)
     started = time.monotonic()
@@ -144,7 +155,7 @@ def test_serve_stages_a_dropped_file_readable_by_the_aws_sdk(
     out = tmp_path / "decrypted.bin"
     run = run_ruby(
         "get", "v1", endpoint=endpoint, bucket="s3seal-staging", root_key=root_key,
-        objects=[("incoming/drop 1.bin", out)],
+        objects=[("incoming/drop 1.bin", out)], access_key_id=key_id,
     )  # fmt: skip
     run.expect_ok("incoming/drop 1.bin")
     assert out.read_bytes() == data
@@ -214,3 +225,126 @@ def test_worker_honours_batch_size_and_partial_failures() -> None:
             assert pipeline.dead_letter_count() == 1
     finally:
         os.environ.pop("MAX_OBJECT_BYTES", None)
+
+
+# --- the server refuses web pages and requests without this run's access key id ----------------
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Iterator[LocalPipeline]:
+    with LocalPipeline() as running:
+        yield running
+
+
+def raw_request(
+    pipeline: LocalPipeline,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes = b"",
+) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP request exactly as given (as a browser or another program could send it)."""
+    connection = http.client.HTTPConnection("127.0.0.1", pipeline.port, timeout=10)
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def get_secret_value_headers(pipeline: LocalPipeline, key_id: str | None) -> dict[str, str]:
+    headers = {
+        "Host": f"127.0.0.1:{pipeline.port}",
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": "secretsmanager.GetSecretValue",
+    }
+    if key_id is not None:
+        credential = f"{key_id}/20261203/us-east-1/secretsmanager/aws4_request"
+        headers["Authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host, Signature=00"
+        )
+    return headers
+
+
+def assert_refused_without_the_key(
+    pipeline: LocalPipeline, status: int, headers: dict[str, str], body: bytes
+) -> None:
+    assert status == 403
+    assert "Access-Control-Allow-Origin" not in headers
+    secret = pipeline.secrets.get_secret_value(SecretId=pipeline.settings.secret_name)
+    assert secret["SecretString"].encode() not in body
+
+
+SECRET_REQUEST = json.dumps({"SecretId": "s3seal/root-key"}).encode()
+
+
+def test_this_runs_key_id_reads_the_secret_as_the_printed_commands_do(
+    pipeline: LocalPipeline,
+) -> None:
+    # The guard passes what the AWS CLI and SDKs send with the exported key id.
+    status, _, body = raw_request(
+        pipeline, "POST", "/", get_secret_value_headers(pipeline, pipeline.access_key_id),
+        SECRET_REQUEST,
+    )  # fmt: skip
+    assert status == 200 and b"SecretString" in body
+    url = pipeline.s3.generate_presigned_url(
+        "list_objects_v2", Params={"Bucket": pipeline.settings.staging_bucket}
+    )
+    path = url.split(str(pipeline.port), 1)[1]
+    assert raw_request(pipeline, "GET", path, {"Host": f"127.0.0.1:{pipeline.port}"})[0] == 200
+
+
+def test_a_request_with_an_origin_is_refused(pipeline: LocalPipeline) -> None:
+    # GIVEN a web page's fetch, even one that somehow knew the key id
+    headers = get_secret_value_headers(pipeline, pipeline.access_key_id)
+    headers["Origin"] = "https://attacker.example"
+    assert_refused_without_the_key(
+        pipeline, *raw_request(pipeline, "POST", "/", headers, SECRET_REQUEST)
+    )
+
+
+def test_a_cors_preflight_is_refused(pipeline: LocalPipeline) -> None:
+    headers = {
+        "Host": f"127.0.0.1:{pipeline.port}",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "x-amz-target,content-type",
+    }
+    assert_refused_without_the_key(pipeline, *raw_request(pipeline, "OPTIONS", "/", headers))
+
+
+def test_unsigned_requests_are_refused(pipeline: LocalPipeline) -> None:
+    host = {"Host": f"127.0.0.1:{pipeline.port}"}
+    for method, path, headers, body in [
+        ("POST", "/", get_secret_value_headers(pipeline, None), SECRET_REQUEST),
+        ("GET", f"/{pipeline.settings.staging_bucket}", host, b""),
+        ("GET", "/moto-api/data.json", host, b""),
+        ("POST", "/moto-api/reset", host, b""),
+    ]:
+        assert_refused_without_the_key(
+            pipeline, *raw_request(pipeline, method, path, headers, body)
+        )
+    # ... and moto's state survived the refused reset
+    assert pipeline.s3.head_bucket(Bucket=pipeline.settings.landing_bucket)
+
+
+def test_another_access_key_id_is_refused(pipeline: LocalPipeline) -> None:
+    # GIVEN a client with the credentials local mode used to print for everyone
+    secrets = local_client(pipeline.endpoint, "secretsmanager", "local")
+    with pytest.raises(ClientError) as refused:
+        secrets.get_secret_value(SecretId=pipeline.settings.secret_name)
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    status, headers, body = raw_request(
+        pipeline, "POST", "/", get_secret_value_headers(pipeline, "AKIAIOSFODNN7EXAMPLE"),
+        SECRET_REQUEST,
+    )  # fmt: skip
+    assert_refused_without_the_key(pipeline, status, headers, body)
+
+
+def test_another_host_name_is_refused(pipeline: LocalPipeline) -> None:
+    # A DNS-rebinding page reaches 127.0.0.1 under its own name (same-origin, so no Origin).
+    headers = get_secret_value_headers(pipeline, pipeline.access_key_id)
+    headers["Host"] = f"rebound.attacker.example:{pipeline.port}"
+    assert_refused_without_the_key(
+        pipeline, *raw_request(pipeline, "POST", "/", headers, SECRET_REQUEST)
+    )

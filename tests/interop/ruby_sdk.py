@@ -33,6 +33,8 @@ INSTALL_HINT = (
 )
 RUBY_TIMEOUT = 300.0
 """Seconds for one batch; a batch normally takes one to three."""
+ACCESS_KEY_VARIABLE = "S3SEAL_TEST_ACCESS_KEY_ID"
+"""The access key id the script signs with (default ``testing``)."""
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "GEM_HOME", "GEM_PATH", "RUBYLIB")
 """The only variables the Ruby process inherits (proxies and AWS settings are left out)."""
 
@@ -44,7 +46,7 @@ RubyClient = Literal["v1", "v2", "v2-legacy"]
 T = TypeVar("T")
 
 
-def ruby_env(root_key: bytes | None = None) -> dict[str, str]:
+def ruby_env(root_key: bytes | None = None, access_key_id: str | None = None) -> dict[str, str]:
     env = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
     env.setdefault("PATH", os.defpath)
     env.update(
@@ -56,6 +58,8 @@ def ruby_env(root_key: bytes | None = None) -> dict[str, str]:
     )
     if root_key is not None:
         env[ROOT_KEY_VARIABLE] = base64.b64encode(root_key).decode("ascii")
+    if access_key_id is not None:
+        env[ACCESS_KEY_VARIABLE] = access_key_id
     return env
 
 
@@ -135,6 +139,7 @@ def run_ruby(
     bucket: str,
     root_key: bytes,
     objects: Sequence[tuple[str, Path]],
+    access_key_id: str | None = None,
 ) -> RubyRun:
     """Put (encrypt from file) or get (decrypt to file) every ``(key, file)`` in one process.
 
@@ -150,7 +155,7 @@ def run_ruby(
     command = f"ruby s3_cse.rb {mode} {client} ({len(objects)} objects)"
     proc = subprocess.run(
         argv,
-        env=ruby_env(root_key),
+        env=ruby_env(root_key, access_key_id),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,

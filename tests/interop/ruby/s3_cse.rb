@@ -49,8 +49,9 @@ def build_client(kind, endpoint)
     endpoint: endpoint,
     force_path_style: true,
     region: "us-east-1",
-    # Static fake credentials: the SDK never looks for others (no IMDS, no profile files).
-    credentials: Aws::Credentials.new("testing", "testing")
+    # Static fake credentials: the SDK never looks for others (no IMDS, no profile files). The
+    # access key id may be given (s3seal local's server takes only its per-run one).
+    credentials: Aws::Credentials.new(ENV.fetch("S3SEAL_TEST_ACCESS_KEY_ID", "testing"), "testing")
   )
   case kind
   when "v1"
