@@ -504,7 +504,7 @@ def cmd_load(args: argparse.Namespace, aws: Aws) -> int:
 
 def cmd_local(args: argparse.Namespace, aws: Aws) -> int:
     # Imported here: the local mode loads moto and the handler, which the other commands don't need.
-    from . import local  # noqa: PLC0415
+    from . import local, local_run  # noqa: PLC0415
 
     settings = local.LocalSettings(envelope_format=args.format, compression=args.compression)
     examples = Path(args.examples)
@@ -519,8 +519,8 @@ def cmd_local(args: argparse.Namespace, aws: Aws) -> int:
         local.LocalPipeline(settings, args.port) as pipeline,
     ):
         if args.demo:
-            return EXIT_OK if local.run_demo(pipeline, examples, terminal) else EXIT_FAILURE
-        local.serve(pipeline, terminal, stop)
+            return EXIT_OK if local_run.run_demo(pipeline, examples, terminal) else EXIT_FAILURE
+        local_run.serve(pipeline, terminal, stop)
     print("stopped", file=sys.stderr)
     return EXIT_OK
 
