@@ -26,6 +26,7 @@ SDK_LOGGERS = (
     "urllib3",
     # The children that log parameters, bodies, signatures or credentials at DEBUG: pinned
     # themselves so a parent set back to DEBUG does not reopen them.
+    "boto3.resources",
     "botocore.auth",
     "botocore.endpoint",
     "botocore.hooks",

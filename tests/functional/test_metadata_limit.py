@@ -3,7 +3,7 @@ MetadataTooLarge; moto does not, so the size is measured here on every write).
 
 Every envelope format s3seal writes is covered by parametrising over ``Format``: V1 and V2 today.
 V3 (branch ``v3-envelope``) did not exist when this was written; once ``Format.V3`` is merged, it
-is covered here without a change (its metadata names differ, so look at the sizes it prints).
+is covered here without a change.
 """
 
 from __future__ import annotations
