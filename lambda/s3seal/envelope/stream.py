@@ -249,9 +249,9 @@ class Decryptor:
         legacy = meta.legacy_shape
         if legacy is not None and not allow_legacy:
             raise LegacyFormatError(
-                f"the envelope uses {legacy}, a legacy unauthenticated shape that s3seal refuses "
-                "by default; pass --allow-legacy (CLI) or enable the loader's allow-legacy "
-                "setting to read it"
+                f"the envelope uses {legacy}: a legacy shape (unauthenticated content, or a key "
+                "wrap current AWS clients refuse by default) that s3seal refuses by default; "
+                "pass --allow-legacy (CLI) or enable the loader's allow-legacy setting to read it"
             )
         self.metadata = meta
         self._v3 = meta.format is Format.V3
