@@ -309,7 +309,7 @@ def test_a_key_file_others_can_read_is_refused_with_chmod_600(
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert run("encrypt").returncode == 2
-    assert run("encrypt", "a", "b", "--format", "v3").returncode == 2
+    assert run("encrypt", "a", "b", "--format", "v4").returncode == 2
     assert run("encrypt", "a", "b", "--key-file", "k", "--key-secret", "s").returncode == 2
     same = run("encrypt", str(tmp_path / "a"), str(tmp_path / "a"), env={"S3SEAL_ROOT_KEY": "x"})
     assert same.returncode == 2 and b"same" in same.stderr
