@@ -146,22 +146,25 @@ def official_client(
     endpoint: str,
     root_key: bytes,
     *,
+    legacy_wrapping: bool = False,
     commitment_policy: CommitmentPolicy | None = None,
-    legacy: bool = False,
+    legacy_modes: bool = False,
 ) -> S3EncryptionClient:
-    """AWS's client on moto with our raw-AES keyring; its DEFAULT configuration unless told.
+    """AWS's client on moto with our raw-AES keyring, in the client's DEFAULT configuration.
 
-    ``commitment_policy`` and ``legacy`` exist only for the positive controls that show *why* a
-    default client refuses an object; every interop claim uses the defaults.
+    ``legacy_wrapping`` is the keyring's (Java: ``enableLegacyWrappingAlgorithms``): with it the
+    V1 data key unwraps, so that what refuses a V1 object is the client's own policy.
+    ``commitment_policy`` and ``legacy_modes`` change the client's configuration; they exist only
+    for the positive controls that show *why* a default client refuses an object.
     """
-    keyring = RawAesKeyring(root_key, enable_legacy_wrapping_algorithms=legacy)
-    if commitment_policy is None and not legacy:
+    keyring = RawAesKeyring(root_key, enable_legacy_wrapping_algorithms=legacy_wrapping)
+    if commitment_policy is None and not legacy_modes:
         config = S3EncryptionClientConfig(keyring=keyring)
     else:
         config = S3EncryptionClientConfig(
             keyring=keyring,
             commitment_policy=commitment_policy or CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
-            enable_legacy_unauthenticated_modes=legacy,
+            enable_legacy_unauthenticated_modes=legacy_modes,
         )
     wrapped = s3_client(endpoint)
     client = S3EncryptionClient(wrapped_s3_client=wrapped, config=config)
