@@ -136,7 +136,7 @@ def s3seal_put(
     root_key: bytes,
     plaintext: bytes,
     description: Mapping[str, str] | None = None,
-    fmt: Format | str = "v3",
+    fmt: Format = Format.V3,
 ) -> dict[str, str]:
     """A single PUT as s3seal's library writes it; returns the metadata it sent."""
     encryptor = Encryptor(root_key, fmt, description=description, plaintext_length=len(plaintext))
@@ -547,7 +547,7 @@ class TamperedObjects:
     def _run_all(self) -> TamperRun:
         bucket = create_bucket(self.endpoint, "s3seal-v3-tampered")
         s3 = s3_client(self.endpoint)
-        encryptor = Encryptor(self.root_key, "v3", plaintext_length=TAMPER_SIZE)
+        encryptor = Encryptor(self.root_key, Format.V3, plaintext_length=TAMPER_SIZE)
         body = encryptor.update(self.plaintext) + encryptor.finalize()
         metadata = encryptor.metadata.to_metadata()
         key_file = write_key_file(self.workdir, self.root_key)
