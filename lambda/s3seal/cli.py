@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import __version__, copying, progress, staged, storage
+from . import __version__, copying, progress, staged, storage, verified
 from .envelope import (
     Decryptor,
     Encryptor,
@@ -246,11 +246,19 @@ def _write(
     content_type: str | None,
     envelope: Callable[[], Mapping[str, str]] | None = None,
     sidecar: str | None = None,
+    authenticated: bool = False,
 ) -> None:
-    """Write DST. ``envelope`` (encrypt only) goes to S3 metadata or to the sidecar file."""
+    """Write DST. ``envelope`` (encrypt only) goes to S3 metadata or to the sidecar file.
+
+    ``authenticated`` (decrypting V2/V3): no byte may leave the process before the tag verified.
+    Every sink holds it back: S3 through ``verified.spooled`` (an anonymous 0600 temp file, then
+    the upload), a local file by writing a 0600 temp file beside it that is renamed into place
+    only at the end, stdout by spooling. V1 plaintext has no tag; it goes to S3 as it decrypts.
+    On SIGTERM or Ctrl-C (see ``main``) the temp file is removed and an upload aborted.
+    """
     if is_s3_url(dst):
         ref = parse_s3_url(dst)
-        parts = iter_parts(chunks, part_size)
+        parts = iter_parts(verified.spooled(chunks) if authenticated else chunks, part_size)
         storage.upload(
             aws.s3, ref.bucket, ref.key, parts, envelope or dict, content_type=content_type
         )
@@ -317,6 +325,7 @@ def cmd_decrypt(args: argparse.Namespace, aws: Aws) -> int:
         chunks,
         part_size=storage.choose_part_size(source.size, args.part_size_mib * storage.MiB),
         content_type=source.content_type,
+        authenticated=envelope.content.authenticated,
     )
     return EXIT_OK
 
@@ -725,9 +734,33 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt, so that the same
+    ``finally`` blocks run: the temp file beside a local target is removed, a multipart upload
+    aborted (``storage.upload`` aborts on any BaseException)."""
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    # Once only: a second signal must not cut short the cleanup the first one started.
+    for other in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(other, signal.SIG_IGN)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated
+
+
+def _handle_signals() -> dict[int, Any]:
+    """Install ``_on_signal`` for SIGINT and SIGTERM; returns the handlers it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # (only the main thread may set handlers; an embedding caller keeps its own)
+    return {signum: signal.signal(signum, _on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit status: see the module docstring; 130 after SIGINT, 143 after SIGTERM (128 + n)."""
     args = build_parser().parse_args(argv)
     subject = " ".join(part for part in (args.command, getattr(args, "src", None)) if part)
+    previous = _handle_signals()
     try:
         code: int = args.run(args, Aws(args))
     except S3SealError as exc:
@@ -735,9 +768,15 @@ def main(argv: list[str] | None = None) -> int:
         return exit_code_for(exc)
     except KeyboardInterrupt:
         print("s3seal: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
+    except Terminated:
+        print("s3seal: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except BrokenPipeError:
         return EXIT_FAILURE
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return code
 
 

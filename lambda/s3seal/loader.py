@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -48,7 +49,7 @@ from aws_lambda_powertools import Logger
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import copying, storage
+from . import copying, storage, verified
 from .batches import (
     BatchObject,
     BatchRecord,
@@ -530,8 +531,14 @@ class Loader:
                     f"{source}: its data key is wrapped by secret version {found}, "
                     f"not {record.key_version} as the batch says"
                 )
-            decryptor = Decryptor(key.material, envelope)
-            parts = iter_parts(decrypt_chunks(decryptor, reader.chunks), self.settings.part_size)
+            if envelope.content.authenticated:
+                # Authenticate first: nothing is PUT until the whole body's tag verified.
+                decryptor = partial(Decryptor, key.material, envelope)
+                plaintext = verified.two_pass(self.s3, reader, decryptor)
+            else:
+                # V1 has no tag to check: streamed as it decrypts (docs/format.md).
+                plaintext = decrypt_chunks(Decryptor(key.material, envelope), reader.chunks)
+            parts = iter_parts(plaintext, self.settings.part_size)
             target = f"{LOAD_PREFIX}{record.batch_id}/{obj.key}"
             written.append(self._put_sse_kms(target, parts))
 

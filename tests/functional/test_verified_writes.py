@@ -1,0 +1,340 @@
+"""No unverified plaintext leaves the process; signals clean up what a decryption left behind.
+
+The CLI runs as a subprocess against the session's moto server. To see what reached S3 at all
+(an aborted multipart upload leaves no trace in a listing), moto's request recorder is switched on
+through its HTTP API for the length of one command; it appends to ``moto_recording`` in the
+server's working directory, which the test points at its own temporary folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from s3seal.envelope import Format, encrypt_bytes
+from s3seal.keys import generate_root_key
+
+from . import test_loader
+from .conftest import Faults
+from .test_cli import S3SEAL, run
+from .test_loader import B1, Redshift, Staging, log_insert, make_loader, server_copy
+
+staging = test_loader.staging  # the loader tests' fixtures: a staging bucket, a stubbed Data API
+redshift = test_loader.redshift
+
+MiB = 1024 * 1024
+WRITES = ("PUT", "POST")
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _moto(endpoint: str, action: str) -> bytes:
+    method = "GET" if action == "download-recording" else "POST"
+    request = urllib.request.Request(f"{endpoint}/moto-api/recorder/{action}", method=method)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body: bytes = response.read()
+        return body
+
+
+@pytest.fixture
+def recorded(
+    moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[], list[tuple[str, str]]]]:
+    """(method, path) of every request moto serves from now on; call it to read them."""
+    monkeypatch.chdir(tmp_path)  # the in-process server writes its recording to its cwd
+    _moto(moto_endpoint, "reset-recording")
+    _moto(moto_endpoint, "start-recording")
+
+    def requests() -> list[tuple[str, str]]:
+        lines = _moto(moto_endpoint, "download-recording").decode().splitlines()
+        return [(doc["method"], urlsplit(doc["url"]).path) for doc in map(json.loads, lines) if doc]
+
+    try:
+        yield requests
+    finally:
+        _moto(moto_endpoint, "stop-recording")
+        _moto(moto_endpoint, "reset-recording")
+
+
+@pytest.fixture
+def key_b64() -> str:
+    return generate_root_key()
+
+
+def _sealed(
+    tmp_path: Path, key_b64: str, size: int, fmt: str = "v2", tamper: bool = False
+) -> tuple[bytes, dict[str, str], Path]:
+    body, meta = encrypt_bytes(base64.b64decode(key_b64), os.urandom(size), fmt)
+    if tamper:
+        body = body[:-1] + bytes([body[-1] ^ 1])  # the last byte: the GCM tag
+    meta_file = tmp_path / "meta.json"
+    meta_file.write_text(json.dumps(meta))
+    return body, meta, meta_file
+
+
+# --- S3 destinations: nothing before the tag ------------------------------------------------
+
+
+def test_tampered_tag_decrypted_to_s3_never_sends_one_byte_to_the_destination(
+    tmp_path: Path,
+    moto_endpoint: str,
+    s3: Any,
+    bucket: str,
+    key_b64: str,
+    recorded: Callable[[], list[tuple[str, str]]],
+) -> None:
+    # GIVEN an 11 MiB V2 object whose tag is corrupted, and a versioned destination
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    body, meta, _ = _sealed(tmp_path, key_b64, 11 * MiB, tamper=True)
+    s3.put_object(Bucket=bucket, Key="t.bin", Body=body, Metadata=meta)
+    before = len(recorded())
+    # WHEN it is decrypted to S3 in 5 MiB parts (a multipart upload, if anything were sent)
+    result = run(
+        "decrypt",
+        f"s3://{bucket}/t.bin",
+        f"s3://{bucket}/plain.bin",
+        "--part-size-mib",
+        "5",
+        "--endpoint-url",
+        moto_endpoint,
+        env={"S3SEAL_ROOT_KEY": key_b64},
+    )
+    # THEN it fails on the tag, and no write of any kind ever reached the destination key
+    assert result.returncode == 4, result.stderr
+    assert b"authentication tag did not verify" in result.stderr
+    sent = recorded()[before:]
+    assert ("GET", f"/{bucket}/t.bin") in sent
+    assert [r for r in sent if r[0] in WRITES and r[1].endswith("/plain.bin")] == []
+    listed = s3.list_object_versions(Bucket=bucket, Prefix="plain.bin")
+    assert listed.get("Versions", []) == [] and listed.get("DeleteMarkers", []) == []
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_verified_v2_decrypt_to_s3_is_complete_and_identical(
+    tmp_path: Path, moto_endpoint: str, s3: Any, bucket: str, key_b64: str
+) -> None:
+    body, meta, _ = _sealed(tmp_path, key_b64, 11 * MiB + 3)
+    s3.put_object(Bucket=bucket, Key="ok.bin", Body=body, Metadata=meta)
+    result = run(
+        "decrypt",
+        f"s3://{bucket}/ok.bin",
+        f"s3://{bucket}/plain.bin",
+        "--part-size-mib",
+        "5",
+        "--endpoint-url",
+        moto_endpoint,
+        env={"S3SEAL_ROOT_KEY": key_b64},
+    )
+    assert result.returncode == 0, result.stderr
+    head = s3.head_object(Bucket=bucket, Key="plain.bin", PartNumber=1)
+    assert head["PartsCount"] == 3
+    out = s3.get_object(Bucket=bucket, Key="plain.bin")["Body"].read()
+    assert len(out) == 11 * MiB + 3
+
+
+# --- the loader: nothing under _s3seal/load/ before the tag -------------------------------
+
+
+def test_loader_never_puts_plaintext_of_an_object_whose_tag_fails(
+    staging: Staging, redshift: Redshift
+) -> None:
+    # GIVEN a staged 11 MiB V2 object whose last byte (the tag) is corrupted
+    version = staging.versions[0]
+    root = base64.b64decode(staging.keys[version])
+    description = {"s3seal:secret-version": version, "s3seal:secret": staging.secret_arn}
+    body, meta = encrypt_bytes(root, os.urandom(11 * MiB), Format.V2, description=description)
+    staging.s3.put_object(
+        Bucket=staging.bucket,
+        Key="sales/bad.csv",
+        Body=body[:-1] + bytes([body[-1] ^ 1]),
+        Metadata=meta,
+    )
+    redshift.create_table()
+    loader = make_loader(staging, redshift, staging.settings(part_size=5 * MiB), ids=(B1,))
+    calls = Faults(staging.s3)
+    seen = calls.record()
+    # WHEN the loader runs
+    try:
+        summary = loader.run().to_dict()
+    finally:
+        calls.clear()
+    # THEN the batch fails on the tag, and no write was ever sent under the load prefix
+    redshift.done()
+    assert summary["batches_failed"] == 1
+    assert "authentication tag did not verify" in summary["failed"][0]["error"]
+    writes = [
+        p
+        for op in ("PutObject", "CreateMultipartUpload", "UploadPart")
+        for p in seen.named(op)
+        if p["Key"].startswith("_s3seal/load/")
+    ]
+    assert writes == []
+    assert staging.load_versions() == []  # not even a deleted version or a delete marker
+
+
+def test_loader_reads_an_authenticated_object_twice_pinned_to_its_version(
+    staging: Staging, redshift: Redshift
+) -> None:
+    # GIVEN a staged 6 MiB V2 object
+    plaintext = os.urandom(6 * MiB + 1)
+    version_id = staging.stage("sales/good.csv", plaintext, fmt=Format.V2)
+    bucket = staging.bucket
+    copied: dict[str, bytes] = {}
+
+    def read_while_copy_runs() -> None:
+        copied["body"] = staging.read(f"_s3seal/load/{B1}/sales/good.csv")
+
+    redshift.before_copy(read_while_copy_runs)
+    redshift.create_table()
+    redshift.copy([server_copy(bucket, B1), log_insert(B1, 1)], B1, B1)
+    loader = make_loader(staging, redshift, staging.settings(part_size=5 * MiB), ids=(B1,))
+    calls = Faults(staging.s3)
+    seen = calls.record()
+    # WHEN the loader runs
+    try:
+        summary = loader.run().to_dict()
+    finally:
+        calls.clear()
+    # THEN it loaded the exact plaintext, having read that one version twice (verify, then write)
+    redshift.done()
+    assert summary["batches_loaded"] == 1
+    assert copied["body"] == plaintext
+    gets = [p for p in seen.named("GetObject") if p["Key"] == "sales/good.csv"]
+    assert [p.get("VersionId") for p in gets] == [version_id, version_id]
+
+
+# --- signals: SIGTERM and SIGINT clean up as Ctrl-C always did ------------------------------
+
+
+def _start_decrypt(dst: str, meta_file: Path, key_b64: str, *extra: str) -> subprocess.Popen[bytes]:
+    assert S3SEAL
+    return subprocess.Popen(
+        [S3SEAL, "decrypt", "-", dst, "--metadata", str(meta_file), *extra],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "S3SEAL_ROOT_KEY": key_b64},
+    )
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _stop(proc: subprocess.Popen[bytes], signum: int) -> tuple[int, bytes]:
+    proc.send_signal(signum)
+    assert proc.stdin is not None and proc.stderr is not None
+    _, stderr = proc.communicate(timeout=60)  # (closes stdin: the source ends, too late)
+    return proc.returncode, stderr
+
+
+def _partials(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.name.endswith(".partial")]
+
+
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"]
+)
+def test_signal_mid_decrypt_to_a_local_file_removes_the_partial_file(
+    tmp_path: Path, key_b64: str, signum: int, code: int
+) -> None:
+    # GIVEN a decryption to a local file, fed slowly from stdin, its temp file growing
+    body, _, meta_file = _sealed(tmp_path, key_b64, 8 * MiB)
+    out = tmp_path / "out" / "plain.bin"
+    out.parent.mkdir()
+    proc = _start_decrypt(str(out), meta_file, key_b64)
+    assert proc.stdin is not None
+    proc.stdin.write(body[: 4 * MiB])
+    proc.stdin.flush()
+    _wait_for(lambda: any(p.stat().st_size > 0 for p in _partials(out.parent)), "the partial file")
+    # WHEN the process gets the signal mid-stream
+    returncode, stderr = _stop(proc, signum)
+    # THEN it exits 128 + signal, and neither the target nor its temp file is left
+    assert returncode == code, stderr
+    assert list(out.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"]
+)
+def test_signal_mid_upload_aborts_the_multipart_upload(
+    tmp_path: Path,
+    moto_endpoint: str,
+    s3: Any,
+    bucket: str,
+    key_b64: str,
+    signum: int,
+    code: int,
+) -> None:
+    # GIVEN a V1 decryption (no tag: streamed) to S3 in 5 MiB parts, fed slowly from stdin
+    body, _, meta_file = _sealed(tmp_path, key_b64, 24 * MiB, fmt="v1")
+    proc = _start_decrypt(
+        f"s3://{bucket}/plain.bin",
+        meta_file,
+        key_b64,
+        "--part-size-mib",
+        "5",
+        "--endpoint-url",
+        moto_endpoint,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(body[: 16 * MiB])
+    proc.stdin.flush()
+
+    def uploading() -> bool:
+        uploads = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        return bool(uploads) and bool(
+            s3.list_parts(Bucket=bucket, Key="plain.bin", UploadId=uploads[0]["UploadId"]).get(
+                "Parts"
+            )
+        )
+
+    _wait_for(uploading, "the first uploaded part")
+    # WHEN the process gets the signal mid-upload
+    returncode, stderr = _stop(proc, signum)
+    # THEN it exits 128 + signal with the upload aborted and no object written
+    assert returncode == code, stderr
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="plain.bin").get("Contents", []) == []
+
+
+def test_sigterm_while_spooling_a_v2_decrypt_to_s3_sends_nothing(
+    tmp_path: Path, moto_endpoint: str, s3: Any, bucket: str, key_b64: str
+) -> None:
+    # GIVEN a V2 decryption to S3, fed slowly from stdin (spooled until the tag verifies)
+    body, _, meta_file = _sealed(tmp_path, key_b64, 12 * MiB)
+    proc = _start_decrypt(
+        f"s3://{bucket}/plain.bin",
+        meta_file,
+        key_b64,
+        "--part-size-mib",
+        "5",
+        "--endpoint-url",
+        moto_endpoint,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(body[: 11 * MiB])
+    proc.stdin.flush()
+    time.sleep(1.0)
+    # WHEN SIGTERM arrives before the end of the body
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    returncode, stderr = _stop(proc, signal.SIGTERM)
+    # THEN nothing was ever started at the destination
+    assert returncode == 143, stderr
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert s3.list_objects_v2(Bucket=bucket).get("Contents", []) == []
