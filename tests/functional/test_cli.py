@@ -246,7 +246,7 @@ def test_missing_sidecar_exits_4_and_says_where_it_looked(tmp_path: Path, key_fi
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert run("encrypt").returncode == 2
-    assert run("encrypt", "a", "b", "--format", "v3").returncode == 2
+    assert run("encrypt", "a", "b", "--format", "v4").returncode == 2
     assert run("encrypt", "a", "b", "--key-file", "k", "--key-secret", "s").returncode == 2
     same = run("encrypt", str(tmp_path / "a"), str(tmp_path / "a"), env={"S3SEAL_ROOT_KEY": "x"})
     assert same.returncode == 2 and b"same" in same.stderr

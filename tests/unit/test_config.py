@@ -54,7 +54,7 @@ def test_every_setting_is_read() -> None:
     [
         ({"STAGING_BUCKET": ""}, "STAGING_BUCKET"),
         ({"ROOT_KEY_SECRET_ID": "  "}, "ROOT_KEY_SECRET_ID"),
-        ({"ENVELOPE_FORMAT": "v3"}, "ENVELOPE_FORMAT"),
+        ({"ENVELOPE_FORMAT": "v4"}, "ENVELOPE_FORMAT"),
         ({"COMPRESSION": "zstd"}, "COMPRESSION"),
         ({"PART_SIZE_MIB": "4"}, "PART_SIZE_MIB"),
         ({"PART_SIZE_MIB": "sixteen"}, "PART_SIZE_MIB"),

@@ -25,6 +25,7 @@ from s3seal.envelope import (
     EnvelopeMetadata,
     Format,
     InvalidRootKeyError,
+    LegacyFormatError,
     MetadataError,
     NotEncryptedError,
     PlaintextLengthError,
@@ -457,16 +458,9 @@ BAD_METADATA: dict[str, tuple[Format, dict[str, Any], type[S3SealError]]] = {
     "cek-alg-missing": (Format.V2, _v2(x_amz_cek_alg=None), MetadataError),
     "tag-len-96": (Format.V2, _v2(x_amz_tag_len="96"), UnsupportedAlgorithmError),
     "tag-len-not-a-number": (Format.V2, _v2(x_amz_tag_len="full"), UnsupportedAlgorithmError),
-    "v3-marker": (
-        Format.V2,
-        {"x-amz-3": b64(bytes(60)), "x-amz-w": "02", "x-amz-c": "115", "x-amz-d": "AA=="},
-        UnsupportedAlgorithmError,
-    ),
-    "v3-marker-with-prefix": (
-        Format.V2,
-        {"x-amz-meta-x-amz-3": b64(bytes(60))},
-        UnsupportedAlgorithmError,
-    ),
+    # a V3 name beside a V1/V2 key (s3-cse-v3.md section 6: mixed exclusive keys are refused)
+    "v3-key-beside-v2-key": (Format.V2, _v2(x_amz_3=b64(bytes(60))), MetadataError),
+    "v3-commitment-beside-v1-key": (Format.V1, _v1(x_amz_d=b64(bytes(28))), MetadataError),
     # declared length
     "length-not-numeric": (
         Format.V1,
@@ -549,7 +543,7 @@ def test_missing_matdesc_reads_as_empty(fmt: Format) -> None:
 
 
 @pytest.mark.parametrize("key_size", [32, 16], ids=["256-bit-data-key", "128-bit-data-key"])
-def test_v2_aeswrap_rfc3394_is_read(key_size: int) -> None:
+def test_v2_aeswrap_rfc3394_is_read_only_with_allow_legacy(key_size: int) -> None:
     # GIVEN an object as older writers made it: RFC 3394 key wrap ("AESWrap") and GCM content
     data_key = os.urandom(key_size)
     iv = os.urandom(12)
@@ -565,15 +559,36 @@ def test_v2_aeswrap_rfc3394_is_read(key_size: int) -> None:
         "x-amz-tag-len": "128",
     }
     body = AESGCM(data_key).encrypt(iv, plaintext, None)
-    # THEN s3seal reads it, whole and streamed
-    assert decrypt_bytes(ROOT_KEY, body, metadata) == plaintext
-    assert decrypt_pieces(ROOT_KEY, metadata, chunked(body, 7)) == plaintext
+    # THEN by default it is refused as a legacy shape, before any unwrap
+    _assert_legacy_refused(body, metadata, "AESWrap")
+    # ... and with allow_legacy s3seal reads it, whole and streamed
+    assert decrypt_bytes(ROOT_KEY, body, metadata, allow_legacy=True) == plaintext
+    decryptor = Decryptor(ROOT_KEY, metadata, allow_legacy=True)
+    assert b"".join(decrypt_chunks(decryptor, chunked(body, 7))) == plaintext
     # ... and under another root key the unwrap fails cleanly
     with pytest.raises(WrongRootKeyError):
-        decrypt_bytes(OTHER_ROOT_KEY, body, metadata)
+        decrypt_bytes(OTHER_ROOT_KEY, body, metadata, allow_legacy=True)
 
 
-def test_aeswrap_with_cbc_content_is_read() -> None:
+def _assert_legacy_refused(body: bytes, metadata: Mapping[str, str], shape: str) -> None:
+    """The default (strict) reader refuses the legacy shape and says how to accept it."""
+    for call in (
+        lambda: decrypt_bytes(ROOT_KEY, body, metadata),
+        lambda: Decryptor(ROOT_KEY, metadata),
+        lambda: decrypt_bytes(OTHER_ROOT_KEY, body, metadata),  # refused before the unwrap
+    ):
+        with pytest.raises(LegacyFormatError) as excinfo:
+            call()
+        message = str(excinfo.value)
+        assert shape in message
+        assert "legacy" in message
+        assert "unauthenticated" in message
+        assert "--allow-legacy" in message
+        assert "allow-legacy setting" in message
+    assert isinstance(excinfo.value, UnsupportedAlgorithmError)
+
+
+def test_aeswrap_with_cbc_content_is_read_only_with_allow_legacy() -> None:
     # GIVEN the other legacy combination (the AWS SDK for Java's V1 client in EncryptionOnly mode):
     # x-amz-key-v2 wrapped with AESWrap, AES/CBC/PKCS5Padding content, 16-byte IV
     data_key, iv = os.urandom(32), os.urandom(16)
@@ -586,10 +601,11 @@ def test_aeswrap_with_cbc_content_is_read() -> None:
         "x-amz-cek-alg": "AES/CBC/PKCS5Padding",
     }
     body = ref_cbc_encrypt(data_key, iv, plaintext)
-    assert decrypt_bytes(ROOT_KEY, body, metadata) == plaintext
+    _assert_legacy_refused(body, metadata, "AES-CBC content in a V2 envelope")
+    assert decrypt_bytes(ROOT_KEY, body, metadata, allow_legacy=True) == plaintext
     # ... and, being CBC, its body failures get the one generic V1 error
     with pytest.raises(CiphertextError) as excinfo:
-        decrypt_bytes(ROOT_KEY, body[:-1], metadata)
+        decrypt_bytes(ROOT_KEY, body[:-1], metadata, allow_legacy=True)
     assert type(excinfo.value) is CiphertextError
     assert str(excinfo.value) == V1_DECRYPT_FAILED
 
@@ -610,7 +626,7 @@ def test_repeated_spellings_with_one_value_are_read() -> None:
     assert decrypt_bytes(ROOT_KEY, body, doubled) == b"abc"
 
 
-def test_v1_with_128_bit_data_key_is_read() -> None:
+def test_v1_with_128_bit_data_key_is_read_only_with_allow_legacy() -> None:
     # GIVEN a V1 object from a third-party writer with an AES-128 data key
     data_key = os.urandom(16)
     iv = os.urandom(16)
@@ -619,11 +635,21 @@ def test_v1_with_128_bit_data_key_is_read() -> None:
     assert len(wrapped) == 32
     metadata = {"x-amz-key": b64(wrapped), "x-amz-iv": b64(iv), "x-amz-matdesc": "{}"}
     body = ref_cbc_encrypt(data_key, iv, plaintext)
-    # THEN it decrypts
-    assert decrypt_bytes(ROOT_KEY, body, metadata) == plaintext
-    assert decrypt_pieces(ROOT_KEY, metadata, chunked(body, 5)) == plaintext
+    # THEN it is refused by default, and decrypts with allow_legacy
+    _assert_legacy_refused(body, metadata, "16-byte (AES-128) data key")
+    assert decrypt_bytes(ROOT_KEY, body, metadata, allow_legacy=True) == plaintext
+    decryptor = Decryptor(ROOT_KEY, metadata, allow_legacy=True)
+    assert b"".join(decrypt_chunks(decryptor, chunked(body, 5))) == plaintext
     with pytest.raises(WrongRootKeyError):
-        decrypt_bytes(OTHER_ROOT_KEY, body, metadata)
+        decrypt_bytes(OTHER_ROOT_KEY, body, metadata, allow_legacy=True)
+
+
+def test_s3seals_own_formats_are_read_without_allow_legacy() -> None:
+    # V1 with a 32-byte data key (what s3seal and Redshift UNLOAD write), V2 AES/GCM, V3
+    for fmt in Format:
+        body, metadata = encrypt_bytes(ROOT_KEY, b"strict by default", fmt)
+        assert EnvelopeMetadata.parse(metadata).legacy_shape is None
+        assert decrypt_bytes(ROOT_KEY, body, metadata) == b"strict by default"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -837,7 +863,7 @@ def test_v2_refuses_more_than_the_gcm_limit_up_front() -> None:
         Encryptor(ROOT_KEY, Format.V2, plaintext_length=2**36)
 
 
-@pytest.mark.parametrize("name", ["v1", "v2"])
+@pytest.mark.parametrize("name", ["v1", "v2", "v3"])
 def test_format_given_as_string(name: str) -> None:
     body, metadata = encrypt_bytes(ROOT_KEY, b"abc", name)
     assert EnvelopeMetadata.parse(metadata).format is Format(name)
@@ -845,8 +871,8 @@ def test_format_given_as_string(name: str) -> None:
 
 
 def test_unknown_format_is_refused() -> None:
-    with pytest.raises(ValueError, match="v3"):
-        Encryptor(ROOT_KEY, "v3")
+    with pytest.raises(ValueError, match="v4"):
+        Encryptor(ROOT_KEY, "v4")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -13,15 +13,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .errors import MetadataError, NotEncryptedError, UnsupportedAlgorithmError
+from .errors import MetadataError, NotEncryptedError, UnsupportedAlgorithmError, v3_failure
 from .suites import (
     AES_CBC,
     AES_ECB_WRAP,
     AES_GCM,
     AES_GCM_WRAP,
+    AES_KEY_WRAP,
+    ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
     CONTENT_SUITES,
+    GCM_IV_SIZE,
     GCM_TAG_SIZE,
     V2_WRAP_SUITES,
+    V3_WRAP_SUITES,
     ContentSuite,
     WrapSuite,
 )
@@ -34,23 +38,60 @@ WRAP_ALG = "x-amz-wrap-alg"
 CEK_ALG = "x-amz-cek-alg"
 TAG_LEN = "x-amz-tag-len"
 UNENCRYPTED_CONTENT_LENGTH = "x-amz-unencrypted-content-length"
-ENVELOPE_NAMES = frozenset(
-    {KEY_V1, KEY_V2, IV, MATDESC, WRAP_ALG, CEK_ALG, TAG_LEN, UNENCRYPTED_CONTENT_LENGTH}
+# V3 (key-committing) names, shared/docs/s3-cse-v3.md section 2.
+SUITE_V3 = "x-amz-c"
+"""Algorithm suite id in decimal ("115")."""
+KEY_V3 = "x-amz-3"
+"""The wrapped data key."""
+WRAP_ALG_V3 = "x-amz-w"
+"""Compressed wrap algorithm ("02": AES/GCM)."""
+COMMITMENT = "x-amz-d"
+MESSAGE_ID = "x-amz-i"
+MATDESC_V3 = "x-amz-m"
+"""Materials description (JSON); not authenticated, only selects a key."""
+ENCRYPTION_CONTEXT_V3 = "x-amz-t"
+"""KMS encryption context; never written for a raw AES root key."""
+V3_OBJECT_NAMES = frozenset({SUITE_V3, COMMITMENT, MESSAGE_ID})
+"""What stays in the object's metadata when the rest is in an instruction file, and what an
+instruction file must never hold (the commitment stays bound to the object)."""
+V3_NAMES = V3_OBJECT_NAMES | {KEY_V3, WRAP_ALG_V3, MATDESC_V3, ENCRYPTION_CONTEXT_V3}
+ENVELOPE_NAMES = (
+    frozenset({KEY_V1, KEY_V2, IV, MATDESC, WRAP_ALG, CEK_ALG, TAG_LEN, UNENCRYPTED_CONTENT_LENGTH})
+    | V3_NAMES
 )
-"""Every name this module writes; other user metadata passes through untouched."""
-V3_MARKER = "x-amz-3"
-"""Encrypted data key of the newer V3 message format, which s3seal does not read."""
+"""Every envelope name of every format; other user metadata passes through untouched."""
+INSTRUCTION_SUFFIX = ".instruction"
+"""A V3 instruction file is the S3 object (or local file) ``KEY + INSTRUCTION_SUFFIX``."""
 USER_METADATA_PREFIX = "x-amz-meta-"
 EMPTY_MATDESC = "{}"
+V3 = ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY
 
 
 class Format(StrEnum):
-    """The two layouts s3seal writes."""
+    """The layouts s3seal writes."""
 
     V1 = "v1"
-    """AES-256-CBC, ECB-wrapped data key: what Redshift ``COPY ... ENCRYPTED`` reads."""
+    """AES-256-CBC, ECB-wrapped data key: what Redshift ``COPY ... ENCRYPTED`` read (until 2026)."""
     V2 = "v2"
-    """AES-256-GCM, AES/GCM-wrapped data key: authenticated."""
+    """AES-256-GCM, AES/GCM-wrapped data key: authenticated, not key-committing."""
+    V3 = "v3"
+    """AES-256-GCM under an HKDF-SHA512 key with key commitment (suite 0x0073): what current AWS
+    S3 encryption clients write, and the only layout they read by default."""
+
+
+def needs_instruction_file(metadata: Mapping[str, str]) -> bool:
+    """True for V3 object metadata whose wrapped key is in ``KEY + INSTRUCTION_SUFFIX``.
+
+    That is: ``x-amz-c``, ``x-amz-d`` and ``x-amz-i`` present, ``x-amz-3`` absent, and no V1/V2
+    key. Pass the instruction file's JSON object to ``EnvelopeMetadata.parse(instruction=...)``.
+    """
+    meta = _normalise(metadata)
+    return (
+        meta.keys() >= V3_OBJECT_NAMES
+        and KEY_V3 not in meta
+        and KEY_V1 not in meta
+        and KEY_V2 not in meta
+    )
 
 
 @dataclass(frozen=True)
@@ -65,7 +106,23 @@ class EnvelopeMetadata:
     matdesc: str = EMPTY_MATDESC
     """Materials description, kept as the exact JSON text that was written or read."""
     unencrypted_length: int | None = None
-    """Declared plaintext length; readers must not rely on it (it may be absent or wrong)."""
+    """Declared plaintext length; readers must not rely on it (it may be absent or wrong).
+    V3 does not write it (the AWS V3 writers do not)."""
+    commitment: bytes = b""
+    """V3 only: the key commitment (``x-amz-d``)."""
+    message_id: bytes = b""
+    """V3 only: the per-object message id, the HKDF salt (``x-amz-i``)."""
+
+    @property
+    def legacy_shape(self) -> str | None:
+        """What makes this envelope a legacy, unauthenticated shape; None if it is not one."""
+        if self.format is Format.V1 and len(self.wrapped_key) == 32:
+            return "a V1 envelope with a 16-byte (AES-128) data key"
+        if self.content == AES_CBC and self.format is Format.V2:
+            return "AES-CBC content in a V2 envelope (no integrity protection)"
+        if self.wrap == AES_KEY_WRAP:
+            return "the AESWrap (RFC 3394) key wrap"
+        return None
 
     @property
     def description(self) -> dict[str, str]:
@@ -75,6 +132,8 @@ class EnvelopeMetadata:
 
     def to_metadata(self) -> dict[str, str]:
         """The S3 user metadata for this envelope (names without ``x-amz-meta-``)."""
+        if self.format is Format.V3:
+            return self._to_v3_metadata()
         out = {
             KEY_V1 if self.format is Format.V1 else KEY_V2: _b64(self.wrapped_key),
             IV: _b64(self.iv),
@@ -88,11 +147,30 @@ class EnvelopeMetadata:
             out[UNENCRYPTED_CONTENT_LENGTH] = str(self.unencrypted_length)
         return out
 
+    def _to_v3_metadata(self) -> dict[str, str]:
+        # Exactly what the AWS V3 writers emit (s3-cse-v3.md section 8), plus x-amz-m when there
+        # is a materials description: no V1/V2 name, no plaintext length.
+        out = {
+            SUITE_V3: self.content.cek_alg,
+            KEY_V3: _b64(self.wrapped_key),
+            WRAP_ALG_V3: self.wrap.wrap_alg,
+            COMMITMENT: _b64(self.commitment),
+            MESSAGE_ID: _b64(self.message_id),
+        }
+        if self.matdesc != EMPTY_MATDESC:
+            out[MATDESC_V3] = self.matdesc
+        return out
+
     @classmethod
-    def parse(cls, metadata: Mapping[str, str]) -> EnvelopeMetadata:
+    def parse(
+        cls, metadata: Mapping[str, str], *, instruction: Mapping[str, str] | None = None
+    ) -> EnvelopeMetadata:
         """Read an envelope from S3 user metadata (or a sidecar holding the same names).
 
         Names are matched case-insensitively, with or without the ``x-amz-meta-`` prefix.
+        ``instruction`` is the JSON object of a V3 instruction file, needed exactly when
+        ``needs_instruction_file(metadata)``; it is ignored when the metadata holds ``x-amz-3``.
+        Every malformed V3 envelope raises the one opaque ``TamperedCiphertextError``.
         """
         meta = _normalise(metadata)
         has_v1, has_v2 = KEY_V1 in meta, KEY_V2 in meta
@@ -100,14 +178,18 @@ class EnvelopeMetadata:
             raise MetadataError(
                 f"both {KEY_V1} and {KEY_V2} are present; the envelope is ambiguous"
             )
+        v3_names = V3_NAMES & meta.keys()
+        if (has_v1 or has_v2) and v3_names:
+            raise MetadataError(
+                f"{min(v3_names)} is present with {KEY_V1 if has_v1 else KEY_V2}; "
+                "the envelope is ambiguous"
+            )
+        if v3_names:
+            return cls._parse_v3(meta, instruction)
         if not has_v1 and not has_v2:
-            if V3_MARKER in meta:
-                raise UnsupportedAlgorithmError(
-                    "the object uses the V3 client-side-encryption message format, "
-                    "which s3seal does not read"
-                )
             raise NotEncryptedError(
-                f"not an S3 client-side encrypted object (no {KEY_V1} or {KEY_V2} metadata)"
+                f"not an S3 client-side encrypted object (no {KEY_V1}, {KEY_V2} or "
+                f"{KEY_V3} metadata)"
             )
         # Writers must send x-amz-matdesc (official clients refuse V1 without it), but Redshift's
         # own UNLOAD files are known by their key and IV alone, so a reader takes "{}" for absent.
@@ -126,6 +208,54 @@ class EnvelopeMetadata:
                 f"{IV} is {len(iv)} bytes; {content.cek_alg} needs {content.iv_size}"
             )
         return cls(fmt, content, wrap, wrapped_key, iv, matdesc, length)
+
+    @classmethod
+    def _parse_v3(
+        cls, meta: dict[str, str], instruction: Mapping[str, str] | None
+    ) -> EnvelopeMetadata:
+        if KEY_V3 not in meta and meta.keys() >= V3_OBJECT_NAMES:
+            if instruction is None:
+                raise MetadataError(
+                    f"the V3 object keeps its wrapped data key in an instruction file "
+                    f"(KEY{INSTRUCTION_SUFFIX}), which is needed to decrypt it"
+                )
+            try:
+                extra = _normalise(instruction)
+            except MetadataError:
+                raise v3_failure() from None
+            # Java: "Instruction file is tampered". The commitment must stay with the object, or
+            # a swapped instruction file could bring its own.
+            if V3_OBJECT_NAMES & extra.keys() or any(meta.get(k, v) != v for k, v in extra.items()):
+                raise v3_failure()
+            meta = meta | extra
+        try:
+            suite, wrap_alg = meta[SUITE_V3], meta[WRAP_ALG_V3]
+            wrapped_key = _unb64(meta[KEY_V3], KEY_V3)
+            commitment = _unb64(meta[COMMITMENT], COMMITMENT)
+            message_id = _unb64(meta[MESSAGE_ID], MESSAGE_ID)
+            matdesc = meta.get(MATDESC_V3, EMPTY_MATDESC)
+            _check_matdesc(matdesc)
+        except (KeyError, MetadataError):
+            raise v3_failure() from None
+        wrap = V3_WRAP_SUITES.get(wrap_alg)
+        if (
+            suite != V3.id_string
+            or wrap is None
+            or len(wrapped_key) != GCM_IV_SIZE + V3.data_key_size + GCM_TAG_SIZE
+            or len(commitment) != V3.commitment_size
+            or len(message_id) != V3.message_id_size
+        ):
+            raise v3_failure()
+        return cls(
+            Format.V3,
+            V3.content,
+            wrap,
+            wrapped_key,
+            V3.content_iv,
+            matdesc,
+            commitment=commitment,
+            message_id=message_id,
+        )
 
 
 def describe(description: Mapping[str, str] | None) -> str:
@@ -178,13 +308,13 @@ def _required(meta: Mapping[str, str], name: str) -> str:
         raise MetadataError(f"{name} is missing") from None
 
 
-def _check_matdesc(matdesc: str) -> None:
+def _check_matdesc(matdesc: str, name: str = MATDESC) -> None:
     try:
         parsed = json.loads(matdesc)
     except ValueError:
-        raise MetadataError(f"{MATDESC} is not valid JSON") from None
+        raise MetadataError(f"{name} is not valid JSON") from None
     if not isinstance(parsed, dict):
-        raise MetadataError(f"{MATDESC} must be a JSON object")
+        raise MetadataError(f"{name} must be a JSON object")
 
 
 def _parse_length(text: str | None) -> int | None:

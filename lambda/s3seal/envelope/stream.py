@@ -12,6 +12,7 @@ such parts.
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -29,9 +30,13 @@ from cryptography.hazmat.primitives.ciphers import (
 from .errors import (
     AlreadyFinalizedError,
     CiphertextError,
+    LegacyFormatError,
+    MetadataError,
     PlaintextLengthError,
     TamperedCiphertextError,
     TruncatedCiphertextError,
+    WrongRootKeyError,
+    v3_failure,
 )
 from .metadata import EnvelopeMetadata, Format, describe
 from .suites import (
@@ -39,12 +44,17 @@ from .suites import (
     AES_ECB_WRAP,
     AES_GCM,
     AES_GCM_WRAP,
+    AES_GCM_WRAP_V3,
+    ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
     BLOCK_SIZE,
     DATA_KEY_SIZE,
+    GCM_IV_SIZE,
     GCM_MAX_PLAINTEXT,
     GCM_TAG_SIZE,
     check_root_key,
 )
+
+V3 = ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY
 
 # One message for every V1 body failure, padding included: V1 has no integrity protection, and a
 # distinguishable padding error is a padding oracle (the attack that hit the old Go S3 client).
@@ -60,11 +70,19 @@ class _DataKeyMaterial:
 
     data_key: bytes
     iv: bytes
+    """V1/V2 content IV; V3's is fixed and this is ignored."""
     wrap_iv: bytes
+    message_id: bytes = b""
+    """V3 only: the 28-byte message id (HKDF salt)."""
 
     @classmethod
     def fresh(cls, iv_size: int) -> _DataKeyMaterial:
-        return cls(os.urandom(DATA_KEY_SIZE), os.urandom(iv_size), os.urandom(12))
+        return cls(
+            os.urandom(DATA_KEY_SIZE),
+            os.urandom(iv_size),
+            os.urandom(GCM_IV_SIZE),
+            os.urandom(V3.message_id_size),
+        )
 
 
 class Encryptor:
@@ -87,39 +105,54 @@ class Encryptor:
     ) -> None:
         check_root_key(root_key)
         fmt = Format(format)
-        content = AES_CBC if fmt is Format.V1 else AES_GCM
+        content = {Format.V1: AES_CBC, Format.V2: AES_GCM, Format.V3: V3.content}[fmt]
+        self._gcm_limit = content.authenticated
         if plaintext_length is not None:
             if plaintext_length < 0:
                 raise ValueError("plaintext_length must not be negative")
-            if content is AES_GCM and plaintext_length > GCM_MAX_PLAINTEXT:
+            if self._gcm_limit and plaintext_length > GCM_MAX_PLAINTEXT:
                 raise PlaintextLengthError(
-                    f"V2 (AES-GCM) cannot encrypt {plaintext_length} bytes in one object; "
-                    f"the limit is {GCM_MAX_PLAINTEXT}"
+                    f"{fmt.name} (AES-GCM) cannot encrypt {plaintext_length} bytes in one "
+                    f"object; the limit is {GCM_MAX_PLAINTEXT}"
                 )
         material = _material or _DataKeyMaterial.fresh(content.iv_size)
+        commitment = message_id = b""
         if fmt is Format.V1:
             wrapped = AES_ECB_WRAP.wrap(root_key, material.data_key, content)
-            wrap = AES_ECB_WRAP
+            wrap, iv, content_key = AES_ECB_WRAP, material.iv, material.data_key
+        elif fmt is Format.V2:
+            wrap, iv, content_key = AES_GCM_WRAP, material.iv, material.data_key
+            wrapped = wrap.wrap_with_iv(root_key, material.data_key, content, material.wrap_iv)
         else:
-            wrapped = AES_GCM_WRAP.wrap_with_iv(
-                root_key, material.data_key, content, material.wrap_iv
-            )
-            wrap = AES_GCM_WRAP
+            # V3: the wrapped key is the HKDF input; the body is encrypted under the derived
+            # key, and the commitment binds that key to the data key and message id.
+            message_id = material.message_id
+            if len(material.data_key) != V3.data_key_size or len(message_id) != (
+                V3.message_id_size
+            ):
+                raise ValueError("V3 needs a 32-byte data key and a 28-byte message id")
+            wrap, iv = AES_GCM_WRAP_V3, V3.content_iv
+            wrapped = wrap.wrap_with_iv(root_key, material.data_key, content, material.wrap_iv)
+            commitment, content_key = V3.derive(material.data_key, message_id)
         self.metadata = EnvelopeMetadata(
             format=fmt,
             content=content,
             wrap=wrap,
             wrapped_key=wrapped,
-            iv=material.iv,
+            iv=iv,
             matdesc=describe(description),
             unencrypted_length=plaintext_length,
+            commitment=commitment,
+            message_id=message_id,
         )
-        aes = algorithms.AES(material.data_key)
+        aes = algorithms.AES(content_key)
         self._gcm: AEADEncryptionContext | None = None
         if fmt is Format.V1:
-            self._cipher: CipherContext = Cipher(aes, modes.CBC(material.iv)).encryptor()
+            self._cipher: CipherContext = Cipher(aes, modes.CBC(iv)).encryptor()
         else:
-            self._gcm = Cipher(aes, modes.GCM(material.iv)).encryptor()
+            self._gcm = Cipher(aes, modes.GCM(iv)).encryptor()
+            if fmt is Format.V3:
+                self._gcm.authenticate_additional_data(V3.id_bytes)
             self._cipher = self._gcm
         self._expected = plaintext_length
         self._seen = 0
@@ -150,9 +183,9 @@ class Encryptor:
             raise PlaintextLengthError(
                 f"the plaintext is longer than the announced {self._expected} bytes"
             )
-        if self.metadata.content is AES_GCM and self._seen > GCM_MAX_PLAINTEXT:
+        if self._gcm_limit and self._seen > GCM_MAX_PLAINTEXT:
             raise PlaintextLengthError(
-                f"V2 (AES-GCM) cannot encrypt more than {GCM_MAX_PLAINTEXT} bytes"
+                f"AES-GCM cannot encrypt more than {GCM_MAX_PLAINTEXT} bytes in one object"
             )
         # CBC with padding off buffers a partial block itself; padding is added in finalize, which
         # saves a copy of every chunk through a padder.
@@ -187,22 +220,53 @@ class Encryptor:
 class Decryptor:
     """Decrypts one object body.
 
-    ``update`` returns plaintext as it becomes available. For V2 that plaintext is *unverified*
-    until ``finalize`` returns without raising: a caller must not treat it as the result before then
-    (the CLI writes it to a temporary file and only renames it into place after ``finalize``).
+    ``update`` returns plaintext as it becomes available. For V2 and V3 that plaintext is
+    **unauthenticated until ``finalize`` returns** without raising: it may be attacker-chosen
+    garbage, and a caller must not release it (write it anywhere another process can see, upload
+    it, load it) before then. A caller that must release plaintext authenticates first: one pass
+    through ``update``/``finalize`` discarding the output, then a second pass over the same bytes
+    (pinned version/ETag), or a private spool file renamed into place after ``finalize``.
+
+    V3 checks run in the order of shared/docs/s3-cse-v3.md section 6, all here in the constructor
+    except the tag: key unwrap (AAD "115"), data-key length, the key commitment against
+    ``x-amz-d`` (constant time) and only then the derivation of the content key. Every V3 failure,
+    tag included, is the one opaque ``TamperedCiphertextError`` (``errors.V3_DECRYPT_FAILED``).
+
+    Legacy, unauthenticated shapes (``EnvelopeMetadata.legacy_shape``) raise
+    ``LegacyFormatError`` unless ``allow_legacy`` is true.
     """
 
-    def __init__(self, root_key: bytes, envelope: EnvelopeMetadata | Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        root_key: bytes,
+        envelope: EnvelopeMetadata | Mapping[str, str],
+        *,
+        allow_legacy: bool = False,
+    ) -> None:
         meta = (
             envelope if isinstance(envelope, EnvelopeMetadata) else EnvelopeMetadata.parse(envelope)
         )
-        data_key = meta.wrap.unwrap(root_key, meta.wrapped_key, meta.content)
+        legacy = meta.legacy_shape
+        if legacy is not None and not allow_legacy:
+            raise LegacyFormatError(
+                f"the envelope uses {legacy}, a legacy unauthenticated shape that s3seal refuses "
+                "by default; pass --allow-legacy (CLI) or enable the loader's allow-legacy "
+                "setting to read it"
+            )
         self.metadata = meta
+        self._v3 = meta.format is Format.V3
+        content_key = (
+            _v3_content_key(root_key, meta)
+            if self._v3
+            else (meta.wrap.unwrap(root_key, meta.wrapped_key, meta.content))
+        )
         self._authenticated = meta.content.authenticated
-        aes = algorithms.AES(data_key)
+        aes = algorithms.AES(content_key)
         self._gcm: AEADDecryptionContext | None = None
         if self._authenticated:
             self._gcm = Cipher(aes, modes.GCM(meta.iv)).decryptor()
+            if self._v3:
+                self._gcm.authenticate_additional_data(V3.id_bytes)
             self._cipher: CipherContext = self._gcm
         else:
             self._cipher = Cipher(aes, modes.CBC(meta.iv)).decryptor()
@@ -236,6 +300,8 @@ class Decryptor:
             raise AlreadyFinalizedError("finalize() called twice")
         self._finished = True
         if self._gcm is not None:
+            if self._v3:
+                return self._finalize_v3()
             if len(self._held) < GCM_TAG_SIZE:
                 raise TruncatedCiphertextError(
                     "the V2 body is shorter than its 16-byte authentication tag"
@@ -249,6 +315,15 @@ class Decryptor:
                 ) from None
         return self._finalize_cbc()
 
+    def _finalize_v3(self) -> bytes:
+        assert self._gcm is not None
+        if len(self._held) < GCM_TAG_SIZE:
+            raise v3_failure()
+        try:
+            return self._gcm.finalize_with_tag(self._held)
+        except InvalidTag:
+            raise v3_failure() from None
+
     def _finalize_cbc(self) -> bytes:
         try:
             if len(self._held) != BLOCK_SIZE:
@@ -260,6 +335,22 @@ class Decryptor:
         except ValueError:
             raise CiphertextError(V1_DECRYPT_FAILED) from None
         return last[:-pad]
+
+
+def _v3_content_key(root_key: bytes, meta: EnvelopeMetadata) -> bytes:
+    """Unwrap, check the data key's length and the commitment, then derive the content key."""
+    check_root_key(root_key)
+    try:
+        data_key = meta.wrap.unwrap(root_key, meta.wrapped_key, meta.content)
+    except (WrongRootKeyError, MetadataError):
+        raise v3_failure() from None
+    if len(data_key) != V3.data_key_size or len(meta.message_id) != V3.message_id_size:
+        raise v3_failure()
+    # Constant-time comparison, and before the content key exists: a wrong commitment must not
+    # lead to any decryption (spec key-commitment.md; Java MessageDigest.isEqual).
+    if not hmac.compare_digest(V3.commitment(data_key, meta.message_id), meta.commitment):
+        raise v3_failure()
+    return V3.content_key(data_key, meta.message_id)
 
 
 def encrypt_chunks(encryptor: Encryptor, chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -329,8 +420,12 @@ def encrypt_bytes(
 
 
 def decrypt_bytes(
-    root_key: bytes, body: bytes, metadata: EnvelopeMetadata | Mapping[str, str]
+    root_key: bytes,
+    body: bytes,
+    metadata: EnvelopeMetadata | Mapping[str, str],
+    *,
+    allow_legacy: bool = False,
 ) -> bytes:
-    """Decrypt a whole body in memory; returns plaintext only once it is verified (V2)."""
-    decryptor = Decryptor(root_key, metadata)
+    """Decrypt a whole body in memory; returns plaintext only once it is verified (V2, V3)."""
+    decryptor = Decryptor(root_key, metadata, allow_legacy=allow_legacy)
     return decryptor.update(body) + decryptor.finalize()

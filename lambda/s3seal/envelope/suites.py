@@ -6,6 +6,8 @@ only layer that touches ``cryptography.hazmat``.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from dataclasses import dataclass
 
@@ -25,6 +27,7 @@ DATA_KEY_SIZE = 32
 READABLE_DATA_KEY_SIZES = (16, 32)
 """Readers accept AES-128 data keys too: some third-party V1 writers use them."""
 GCM_TAG_SIZE = 16
+GCM_IV_SIZE = 12
 GCM_MAX_PLAINTEXT = 2**36 - 32
 """NIST SP 800-38D limit for one GCM invocation: 64 GiB minus 32 bytes."""
 
@@ -44,7 +47,8 @@ class ContentSuite:
     """How the object body is encrypted with the data key."""
 
     cek_alg: str
-    """Its ``x-amz-cek-alg`` name (V1 objects carry none; this is the name the SDKs use)."""
+    """Its ``x-amz-cek-alg`` name (V1 objects carry none; this is the name the SDKs use), or for
+    V3 its ``x-amz-c`` suite id ("115"). Either way it is also the AAD of the AES/GCM key wrap."""
     iv_size: int
     tag_size: int
     """Bytes appended to the body after the ciphertext (0: none)."""
@@ -61,8 +65,82 @@ class ContentSuite:
 
 
 AES_CBC = ContentSuite(cek_alg="AES/CBC/PKCS5Padding", iv_size=16, tag_size=0)
-AES_GCM = ContentSuite(cek_alg="AES/GCM/NoPadding", iv_size=12, tag_size=GCM_TAG_SIZE)
+AES_GCM = ContentSuite(cek_alg="AES/GCM/NoPadding", iv_size=GCM_IV_SIZE, tag_size=GCM_TAG_SIZE)
 CONTENT_SUITES = {suite.cek_alg: suite for suite in (AES_CBC, AES_GCM)}
+"""The V2 ``x-amz-cek-alg`` values s3seal reads."""
+
+
+@dataclass(frozen=True)
+class CommittingSuite:
+    """A V3 key-committing algorithm suite: every parameter of its HKDF and content encryption.
+
+    Source: shared/docs/s3-cse-v3.md sections 1 and 3 (the AWS specification's key-derivation.md).
+    """
+
+    suite_id: int
+    """Two-byte suite id: raw in the HKDF infos and the content AAD, decimal in ``x-amz-c``."""
+    data_key_size: int
+    """The HKDF input key material (the wrapped data key), in bytes."""
+    message_id_size: int
+    """The HKDF salt, stored in ``x-amz-i``."""
+    commitment_size: int
+    """The commitment key, stored in ``x-amz-d``."""
+    derived_key_size: int
+    """The AES-GCM content key derived from the data key and message id."""
+    content_iv: bytes
+    """Fixed: uniqueness comes from the per-object message id, so the IV need not vary."""
+    derive_key_label: bytes
+    commit_key_label: bytes
+    content: ContentSuite
+
+    @property
+    def id_bytes(self) -> bytes:
+        """The suite id as 2 big-endian bytes: the HKDF info prefix and the content AAD."""
+        return self.suite_id.to_bytes(2, "big")
+
+    @property
+    def id_string(self) -> str:
+        """The suite id in decimal: the ``x-amz-c`` value and the key-wrap AAD."""
+        return str(self.suite_id)
+
+    def derive(self, data_key: bytes, message_id: bytes) -> tuple[bytes, bytes]:
+        """Return ``(commitment, content key)`` for one object.
+
+        HKDF-SHA512 (RFC 5869) with salt = message id, IKM = data key. Both outputs are shorter
+        than one SHA-512 block, so Expand is a single HMAC over ``info || 0x01``.
+        """
+        prk = hmac.digest(message_id, data_key, hashlib.sha512)
+        commitment = self._expand(prk, self.commit_key_label)[: self.commitment_size]
+        content_key = self._expand(prk, self.derive_key_label)[: self.derived_key_size]
+        return commitment, content_key
+
+    def commitment(self, data_key: bytes, message_id: bytes) -> bytes:
+        """Only the commitment key: readers compare it before deriving the content key."""
+        prk = hmac.digest(message_id, data_key, hashlib.sha512)
+        return self._expand(prk, self.commit_key_label)[: self.commitment_size]
+
+    def content_key(self, data_key: bytes, message_id: bytes) -> bytes:
+        prk = hmac.digest(message_id, data_key, hashlib.sha512)
+        return self._expand(prk, self.derive_key_label)[: self.derived_key_size]
+
+    def _expand(self, prk: bytes, label: bytes) -> bytes:
+        return hmac.digest(prk, self.id_bytes + label + b"\x01", hashlib.sha512)
+
+
+_V3_ID = 0x0073
+AES_GCM_COMMIT = ContentSuite(cek_alg=str(_V3_ID), iv_size=GCM_IV_SIZE, tag_size=GCM_TAG_SIZE)
+"""V3 content: AES-256-GCM under the derived key; ``cek_alg`` is the ``x-amz-c`` value "115"."""
+ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY = CommittingSuite(
+    suite_id=_V3_ID,
+    data_key_size=32,
+    message_id_size=28,
+    commitment_size=28,
+    derived_key_size=32,
+    content_iv=b"\x01" * GCM_IV_SIZE,
+    derive_key_label=b"DERIVEKEY",
+    commit_key_label=b"COMMITKEY",
+    content=AES_GCM_COMMIT,
+)
 
 
 @dataclass(frozen=True)
@@ -81,8 +159,8 @@ class WrapSuite:
             pad = BLOCK_SIZE - len(data_key) % BLOCK_SIZE
             encryptor = Cipher(algorithms.AES(root_key), modes.ECB()).encryptor()  # noqa: S305
             return encryptor.update(data_key + bytes([pad]) * pad) + encryptor.finalize()
-        if self == AES_GCM_WRAP:
-            wrap_iv = os.urandom(12)
+        if self in _GCM_WRAPS:
+            wrap_iv = os.urandom(GCM_IV_SIZE)
             return self.wrap_with_iv(root_key, data_key, content, wrap_iv)
         raise MetadataError(f"s3seal does not write the {self.wrap_alg} key wrap")
 
@@ -91,7 +169,8 @@ class WrapSuite:
     ) -> bytes:
         """AES/GCM wrap with a chosen IV: the deterministic seam known-answer tests need."""
         check_root_key(root_key)
-        # The AAD binds the wrapped key to the content algorithm, as the V2 SDKs do.
+        # The AAD binds the wrapped key to the content algorithm, as the SDKs do: V2's
+        # "AES/GCM/NoPadding", V3's "115"; so a V2 wrapped key does not unwrap as V3 or back.
         sealed = AESGCM(root_key).encrypt(wrap_iv, data_key, content.cek_alg.encode("ascii"))
         return wrap_iv + sealed
 
@@ -100,7 +179,7 @@ class WrapSuite:
         check_root_key(root_key)
         if self == AES_ECB_WRAP:
             data_key = _unwrap_ecb(root_key, wrapped)
-        elif self == AES_GCM_WRAP:
+        elif self in _GCM_WRAPS:
             data_key = _unwrap_gcm(root_key, wrapped, content)
         else:
             data_key = _unwrap_rfc3394(root_key, wrapped)
@@ -113,6 +192,11 @@ AES_ECB_WRAP = WrapSuite(wrap_alg="AES/ECB/PKCS5Padding", writable=True)
 AES_GCM_WRAP = WrapSuite(wrap_alg="AES/GCM", writable=True)
 AES_KEY_WRAP = WrapSuite(wrap_alg="AESWrap", writable=False)
 V2_WRAP_SUITES = {suite.wrap_alg: suite for suite in (AES_GCM_WRAP, AES_KEY_WRAP)}
+AES_GCM_WRAP_V3 = WrapSuite(wrap_alg="02", writable=True)
+"""V3 raw-AES wrap: ``x-amz-w`` "02" (compressed AES/GCM), the same GCM wrap with AAD "115"."""
+V3_WRAP_SUITES = {suite.wrap_alg: suite for suite in (AES_GCM_WRAP_V3,)}
+"""V3 ``x-amz-w`` values s3seal reads: "12" (KMS) and "22" (RSA) need the AWS client."""
+_GCM_WRAPS = (AES_GCM_WRAP, AES_GCM_WRAP_V3)
 
 _WRONG_KEY = "the data key did not unwrap: wrong root key, or corrupt key metadata"
 
@@ -131,7 +215,9 @@ def _unwrap_ecb(root_key: bytes, wrapped: bytes) -> bytes:
 
 def _unwrap_gcm(root_key: bytes, wrapped: bytes, content: ContentSuite) -> bytes:
     if len(wrapped) not in (12 + 32 + 16, 12 + 16 + 16):
-        raise MetadataError(f"x-amz-key-v2 is {len(wrapped)} bytes; an AES/GCM wrapped key is 60")
+        raise MetadataError(
+            f"the wrapped key is {len(wrapped)} bytes; an AES/GCM wrapped key is 60"
+        )
     try:
         return AESGCM(root_key).decrypt(wrapped[:12], wrapped[12:], content.cek_alg.encode("ascii"))
     except InvalidTag:
