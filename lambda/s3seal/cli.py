@@ -41,6 +41,7 @@ from .envelope.metadata import ENVELOPE_NAMES
 from .errors import (
     CiphertextError,
     ConfigError,
+    LegacyFormatError,
     MetadataError,
     PlaintextLengthError,
     RootKeyError,
@@ -68,6 +69,7 @@ EXIT_KEY = 3
 EXIT_CRYPTO = 4
 
 SIDECAR_SUFFIX = ".s3seal.json"
+ALLOW_LEGACY = "--allow-legacy"
 STDIO = "-"
 _SPOOL_IN_MEMORY = 8 * storage.MiB
 
@@ -317,7 +319,7 @@ def cmd_decrypt(args: argparse.Namespace, aws: Aws) -> int:
         )
     envelope = EnvelopeMetadata.parse(source.metadata)
     root = _root_key(args, aws, envelope)
-    decryptor = Decryptor(root.material, envelope)
+    decryptor = Decryptor(root.material, envelope, allow_legacy=args.allow_legacy)
     chunks = decrypt_chunks(decryptor, progress.track(source.chunks, source.size, "decrypting"))
     _write(
         args.dst,
@@ -339,8 +341,9 @@ def cmd_inspect(args: argparse.Namespace, aws: Aws) -> int:
         sidecar = args.metadata or args.src + SIDECAR_SUFFIX
         metadata = _read_sidecar(sidecar)
         stored = Path(args.src).stat().st_size if Path(args.src).exists() else None
-    report = describe_envelope(EnvelopeMetadata.parse(metadata), stored)
-    report = {"object": args.src} | report
+    envelope = EnvelopeMetadata.parse(metadata)
+    report = describe_envelope(envelope, stored)
+    report = {"object": args.src} | report | {"legacy_shape": envelope.legacy_shape}
     if args.json:
         print(json.dumps(report, indent=1))
     else:
@@ -348,6 +351,12 @@ def cmd_inspect(args: argparse.Namespace, aws: Aws) -> int:
         for name, value in report.items():
             shown = json.dumps(value) if isinstance(value, dict) else value
             print(f"{name + ':':<{width + 2}}{shown}")
+    if envelope.legacy_shape and not args.allow_legacy:
+        # The envelope is shown either way; the status says whether decrypt reads it as it is.
+        raise LegacyFormatError(
+            f"{envelope.legacy_shape} is a legacy unauthenticated shape: decrypt refuses it "
+            f"unless given {ALLOW_LEGACY}"
+        )
     return EXIT_OK
 
 
@@ -587,11 +596,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     encrypt.set_defaults(run=cmd_encrypt)
 
-    decrypt = commands.add_parser("decrypt", parents=[io, keys, aws], help="decrypt SRC to DST")
+    legacy = argparse.ArgumentParser(add_help=False)
+    legacy.add_argument(
+        ALLOW_LEGACY,
+        action="store_true",
+        help="also read legacy unauthenticated shapes (AES-CBC in a V2 envelope, AESWrap, "
+        "16-byte V1 data keys), which the official AWS clients refuse by default",
+    )
+    decrypt = commands.add_parser(
+        "decrypt", parents=[io, keys, aws, legacy], help="decrypt SRC to DST"
+    )
     decrypt.set_defaults(run=cmd_decrypt)
 
     inspect = commands.add_parser(
-        "inspect", parents=[aws], help="show an object's envelope (no key needed)"
+        "inspect",
+        parents=[aws, legacy],
+        help="show an object's envelope (no key needed); exit 4 for a legacy shape unless "
+        f"{ALLOW_LEGACY}",
     )
     inspect.add_argument(
         "src", metavar="SRC", help="s3://bucket/key, or a local file with its sidecar"

@@ -65,6 +65,7 @@ from .envelope import (
     EnvelopeMetadata,
     Format,
     InvalidRootKeyError,
+    LegacyFormatError,
     MetadataError,
     WrongRootKeyError,
     decrypt_chunks,
@@ -83,7 +84,7 @@ from .errors import (
     StorageError,
 )
 from .keys import SECRET_VERSION_FIELD, RootKey, root_key_from_secret
-from .load_settings import LoaderSettings, LoadMode
+from .load_settings import LOAD_ALLOW_LEGACY, LoaderSettings, LoadMode
 from .objects import ObjectRef
 from .redshift_data import (
     DataApi,
@@ -531,13 +532,21 @@ class Loader:
                     f"{source}: its data key is wrapped by secret version {found}, "
                     f"not {record.key_version} as the batch says"
                 )
+            decryptor = partial(
+                Decryptor, key.material, envelope, allow_legacy=self.settings.allow_legacy
+            )
+            try:
+                first = decryptor()
+            except LegacyFormatError as exc:
+                raise LegacyFormatError(
+                    f"{source}: {exc}; the loader reads it only with {LOAD_ALLOW_LEGACY}=true"
+                ) from None
             if envelope.content.authenticated:
                 # Authenticate first: nothing is PUT until the whole body's tag verified.
-                decryptor = partial(Decryptor, key.material, envelope)
                 plaintext = verified.two_pass(self.s3, reader, decryptor)
             else:
                 # V1 has no tag to check: streamed as it decrypts (docs/format.md).
-                plaintext = decrypt_chunks(Decryptor(key.material, envelope), reader.chunks)
+                plaintext = decrypt_chunks(first, reader.chunks)
             parts = iter_parts(plaintext, self.settings.part_size)
             target = f"{LOAD_PREFIX}{record.batch_id}/{obj.key}"
             written.append(self._put_sse_kms(target, parts))

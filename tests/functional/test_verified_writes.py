@@ -25,6 +25,7 @@ import pytest
 from s3seal.envelope import Format, encrypt_bytes
 from s3seal.keys import generate_root_key
 
+from ..unit.helpers import b64, ref_cbc_encrypt, ref_ecb_wrap
 from . import test_loader
 from .conftest import Faults
 from .test_cli import S3SEAL, run
@@ -338,3 +339,77 @@ def test_sigterm_while_spooling_a_v2_decrypt_to_s3_sends_nothing(
     assert returncode == 143, stderr
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     assert s3.list_objects_v2(Bucket=bucket).get("Contents", []) == []
+
+
+# --- legacy shapes: refused unless asked for --------------------------------------------------
+
+
+def _legacy_v1(
+    root: bytes, plaintext: bytes, description: str = "{}"
+) -> tuple[bytes, dict[str, str]]:
+    """A V1 object with a 16-byte (AES-128) data key, as third-party writers made them."""
+    data_key, iv = os.urandom(16), os.urandom(16)
+    metadata = {
+        "x-amz-key": b64(ref_ecb_wrap(root, data_key)),
+        "x-amz-iv": b64(iv),
+        "x-amz-matdesc": description,
+    }
+    return ref_cbc_encrypt(data_key, iv, plaintext), metadata
+
+
+def test_cli_refuses_a_legacy_shape_unless_allow_legacy(tmp_path: Path, key_b64: str) -> None:
+    # GIVEN a legacy-shaped object in a local file with its sidecar
+    plaintext = b"1|legacy row\n" * 50
+    body, metadata = _legacy_v1(base64.b64decode(key_b64), plaintext)
+    src = tmp_path / "old.enc"
+    src.write_bytes(body)
+    (tmp_path / "old.enc.s3seal.json").write_text(json.dumps(metadata))
+    env = {"S3SEAL_ROOT_KEY": key_b64}
+    out = tmp_path / "out.csv"
+    # WHEN it is decrypted and inspected by default
+    refused = run("decrypt", str(src), str(out), env=env)
+    looked = run("inspect", str(src), "--json")
+    # THEN decrypt refuses (exit 4) naming the object and the flag, writing nothing; inspect
+    # shows the envelope and exits 4 too
+    assert refused.returncode == 4
+    assert str(src).encode() in refused.stderr and b"--allow-legacy" in refused.stderr
+    assert not out.exists()
+    assert looked.returncode == 4 and b"--allow-legacy" in looked.stderr
+    assert "16-byte" in json.loads(looked.stdout)["legacy_shape"]
+    # WHEN asked for with --allow-legacy THEN both succeed
+    allowed = run("decrypt", str(src), str(out), "--allow-legacy", env=env)
+    assert allowed.returncode == 0, allowed.stderr
+    assert out.read_bytes() == plaintext
+    assert run("inspect", str(src), "--allow-legacy").returncode == 0
+
+
+@pytest.mark.parametrize("allow", [False, True], ids=["default", "LOAD_ALLOW_LEGACY"])
+def test_loader_refuses_a_legacy_shape_unless_allowed(
+    staging: Staging, redshift: Redshift, allow: bool
+) -> None:
+    # GIVEN a staged legacy-shaped object naming the secret version that wrapped it
+    version = staging.versions[0]
+    description = json.dumps(
+        {"s3seal:secret-version": version, "s3seal:secret": staging.secret_arn}
+    )
+    plaintext = b"1|legacy\n"
+    body, metadata = _legacy_v1(base64.b64decode(staging.keys[version]), plaintext, description)
+    staging.s3.put_object(Bucket=staging.bucket, Key="old/a.csv", Body=body, Metadata=metadata)
+    redshift.create_table()
+    copied: dict[str, bytes] = {}
+    if allow:
+        redshift.before_copy(
+            lambda: copied.update(body=staging.read(f"_s3seal/load/{B1}/old/a.csv"))
+        )
+        redshift.copy([server_copy(staging.bucket, B1), log_insert(B1, 1)], B1, B1)
+    loader = make_loader(staging, redshift, staging.settings(allow_legacy=allow), ids=(B1,))
+    # WHEN the loader runs
+    summary = loader.run().to_dict()
+    # THEN by default the batch fails with an error naming the object and the setting
+    redshift.done()
+    if allow:
+        assert summary["batches_loaded"] == 1 and copied["body"] == plaintext
+    else:
+        error = summary["failed"][0]["error"]
+        assert f"s3://{staging.bucket}/old/a.csv" in error and "LOAD_ALLOW_LEGACY=true" in error
+        assert staging.load_versions() == []
