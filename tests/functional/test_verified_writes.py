@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from s3seal.envelope import Format, encrypt_bytes
+from s3seal.envelope.errors import V3_DECRYPT_FAILED
 from s3seal.keys import generate_root_key
 
 from ..unit.helpers import b64, ref_cbc_encrypt, ref_ecb_wrap
@@ -36,6 +37,7 @@ redshift = test_loader.redshift
 
 MiB = 1024 * 1024
 WRITES = ("PUT", "POST")
+_TAG_FAILED = {Format.V2: "authentication tag did not verify", Format.V3: V3_DECRYPT_FAILED}
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -88,7 +90,9 @@ def _sealed(
 # --- S3 destinations: nothing before the tag ------------------------------------------------
 
 
+@pytest.mark.parametrize("fmt", ["v2", "v3"])
 def test_tampered_tag_decrypted_to_s3_never_sends_one_byte_to_the_destination(
+    fmt: str,
     tmp_path: Path,
     moto_endpoint: str,
     s3: Any,
@@ -96,9 +100,9 @@ def test_tampered_tag_decrypted_to_s3_never_sends_one_byte_to_the_destination(
     key_b64: str,
     recorded: Callable[[], list[tuple[str, str]]],
 ) -> None:
-    # GIVEN an 11 MiB V2 object whose tag is corrupted, and a versioned destination
+    # GIVEN an 11 MiB authenticated object whose tag is corrupted, and a versioned destination
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    body, meta, _ = _sealed(tmp_path, key_b64, 11 * MiB, tamper=True)
+    body, meta, _ = _sealed(tmp_path, key_b64, 11 * MiB, fmt, tamper=True)
     s3.put_object(Bucket=bucket, Key="t.bin", Body=body, Metadata=meta)
     before = len(recorded())
     # WHEN it is decrypted to S3 in 5 MiB parts (a multipart upload, if anything were sent)
@@ -114,7 +118,7 @@ def test_tampered_tag_decrypted_to_s3_never_sends_one_byte_to_the_destination(
     )
     # THEN it fails on the tag, and no write of any kind ever reached the destination key
     assert result.returncode == 4, result.stderr
-    assert b"authentication tag did not verify" in result.stderr
+    assert _TAG_FAILED[Format(fmt)].encode() in result.stderr
     sent = recorded()[before:]
     assert ("GET", f"/{bucket}/t.bin") in sent
     assert [r for r in sent if r[0] in WRITES and r[1].endswith("/plain.bin")] == []
@@ -148,14 +152,15 @@ def test_verified_v2_decrypt_to_s3_is_complete_and_identical(
 # --- the loader: nothing under _s3seal/load/ before the tag -------------------------------
 
 
+@pytest.mark.parametrize("fmt", [Format.V2, Format.V3])
 def test_loader_never_puts_plaintext_of_an_object_whose_tag_fails(
-    staging: Staging, redshift: Redshift
+    staging: Staging, redshift: Redshift, fmt: Format
 ) -> None:
-    # GIVEN a staged 11 MiB V2 object whose last byte (the tag) is corrupted
+    # GIVEN a staged 11 MiB authenticated object whose last byte (the tag) is corrupted
     version = staging.versions[0]
     root = base64.b64decode(staging.keys[version])
     description = {"s3seal:secret-version": version, "s3seal:secret": staging.secret_arn}
-    body, meta = encrypt_bytes(root, os.urandom(11 * MiB), Format.V2, description=description)
+    body, meta = encrypt_bytes(root, os.urandom(11 * MiB), fmt, description=description)
     staging.s3.put_object(
         Bucket=staging.bucket,
         Key="sales/bad.csv",
@@ -174,7 +179,7 @@ def test_loader_never_puts_plaintext_of_an_object_whose_tag_fails(
     # THEN the batch fails on the tag, and no write was ever sent under the load prefix
     redshift.done()
     assert summary["batches_failed"] == 1
-    assert "authentication tag did not verify" in summary["failed"][0]["error"]
+    assert _TAG_FAILED[fmt] in summary["failed"][0]["error"]
     writes = [
         p
         for op in ("PutObject", "CreateMultipartUpload", "UploadPart")
