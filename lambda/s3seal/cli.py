@@ -519,6 +519,7 @@ LOAD_OPTIONS = {
     "min_files": "MIN_FILES",
     "min_bytes": "MIN_BYTES",
     "max_wait": "MAX_WAIT_SECONDS",
+    "allow_legacy": "LOAD_ALLOW_LEGACY",
 }
 
 
@@ -727,6 +728,12 @@ def _add_load_command(commands: Any, aws: argparse.ArgumentParser) -> None:
     group.add_argument("--iam-role", help="the COPY role's ARN [COPY_IAM_ROLE]")
     group.add_argument("--key-secret", help="the root key's secret [ROOT_KEY_SECRET_ID]")
     group.add_argument("--kms-key", help="KMS key for transient plaintext [LOAD_KMS_KEY_ID]")
+    group.add_argument(
+        ALLOW_LEGACY,
+        action="store_const",
+        const="true",
+        help="server-side mode: also decrypt legacy unauthenticated shapes [LOAD_ALLOW_LEGACY]",
+    )
     warehouse = load.add_argument_group("Redshift (through the Data API)")
     warehouse.add_argument("--cluster-id", help="provisioned cluster [REDSHIFT_CLUSTER_ID]")
     warehouse.add_argument("--workgroup", help="serverless workgroup [REDSHIFT_WORKGROUP]")

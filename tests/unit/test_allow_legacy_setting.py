@@ -30,3 +30,12 @@ def test_allow_legacy_defaults_to_false(value: str | None, expected: bool) -> No
 def test_allow_legacy_other_values_name_the_variable() -> None:
     with pytest.raises(ConfigError, match="LOAD_ALLOW_LEGACY='yes please'"):
         LoaderSettings.from_env(BASE | {LOAD_ALLOW_LEGACY: "yes please"})
+
+
+def test_load_allow_legacy_option_sets_the_variable_only_when_given() -> None:
+    from s3seal.cli import LOAD_OPTIONS, build_parser
+
+    assert LOAD_OPTIONS["allow_legacy"] == LOAD_ALLOW_LEGACY
+    assert build_parser().parse_args(["load", "--allow-legacy"]).allow_legacy == "true"
+    # Not given: None, so a LOAD_ALLOW_LEGACY already in the environment is left as it is.
+    assert build_parser().parse_args(["load"]).allow_legacy is None
