@@ -11,20 +11,26 @@ abort that follows a bad tag is best effort. So, per sink:
   local disk of the object's size and one extra local write and read.
 - ``two_pass`` (the loader, in Lambda, whose ``/tmp`` may be smaller than an object): pass 1
   decrypts the body and discards it, to check the tag; pass 2 GETs the same version (unversioned:
-  the same ETag, ``If-Match``) and yields its plaintext, the tag checked again at its end. Memory
-  stays flat; costs a second GET and a second decryption.
+  the same ETag, ``If-Match``) and yields its plaintext, the tag checked again at its end. Pass 1
+  also keeps a SHA-256 of each ciphertext segment, and pass 2 hands a segment to the decryptor
+  only once it matched: the plaintext released is that of bytes already authenticated, whatever
+  a second GET returns (an ETag is an MD5, not a proof). Memory stays flat (one more segment in
+  pass 2); costs a second GET and a second decryption.
 
 V1 (AES-CBC) has no tag: nothing can authenticate it, so its plaintext is streamed as before.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from . import storage
-from .envelope import Decryptor, decrypt_chunks
+from .envelope import Decryptor, decrypt_chunks, iter_parts
+from .errors import ObjectChangedError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -54,8 +60,40 @@ def two_pass(
     the version ``reader`` read (or to its ETag when the bucket is unversioned), decrypted again
     as it is consumed: the same bytes, so the same plaintext, and its tag is checked once more.
     """
-    for _ in decrypt_chunks(decryptor(), reader.chunks):
-        pass
+    size = _segment_size(reader.content_length)
+    first = decryptor()
+    digests = []
+    for segment in iter_parts(reader.chunks, size):
+        digests.append(hashlib.sha256(segment).digest())
+        first.update(segment)
+    first.finalize()
     ref = reader.ref
     again = storage.open_object(client, ref, if_match=None if ref.version_id else reader.etag)
-    return decrypt_chunks(decryptor(), again.chunks)
+    return decrypt_chunks(decryptor(), _as_verified(again.chunks, size, digests, ref))
+
+
+SEGMENT_SIZE = 8 * storage.MiB
+MAX_SEGMENTS = 4096
+"""Segments grow past ``SEGMENT_SIZE`` for objects over 32 GiB, keeping the digests small."""
+
+
+def _segment_size(content_length: int) -> int:
+    needed = -(-content_length // MAX_SEGMENTS)
+    return max(SEGMENT_SIZE, -(-needed // storage.MiB) * storage.MiB)
+
+
+def _as_verified(
+    chunks: Iterable[bytes], size: int, digests: list[bytes], ref: object
+) -> Iterator[bytes]:
+    """``chunks`` in segments, each released only if it is the segment pass 1 authenticated."""
+    count = 0
+    for segment in iter_parts(chunks, size):
+        digest = hashlib.sha256(segment).digest()
+        if count >= len(digests) or not hmac.compare_digest(digest, digests[count]):
+            raise ObjectChangedError(
+                f"{ref} read back differently in the second pass; nothing was written from it"
+            )
+        count += 1
+        yield segment
+    if count != len(digests):
+        raise ObjectChangedError(f"{ref} read back shorter in the second pass")

@@ -9,6 +9,7 @@ server's working directory, which the test points at its own temporary folder.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from botocore.response import StreamingBody
 
 from s3seal.envelope import Format, encrypt_bytes
 from s3seal.envelope.errors import V3_DECRYPT_FAILED
@@ -418,3 +420,42 @@ def test_loader_refuses_a_legacy_shape_unless_allowed(
         error = summary["failed"][0]["error"]
         assert f"s3://{staging.bucket}/old/a.csv" in error and "LOAD_ALLOW_LEGACY=true" in error
         assert staging.load_versions() == []
+
+
+def test_loader_second_pass_that_reads_other_bytes_writes_nothing(
+    staging: Staging, redshift: Redshift
+) -> None:
+    # GIVEN a staged 11 MiB V2 object, and an S3 whose second GET of it returns one byte changed
+    # (what an unversioned key with an MD5-colliding replacement would look like to If-Match)
+    staging.stage("sales/flip.csv", os.urandom(11 * MiB), fmt=Format.V2)
+    gets = [0]
+
+    def flip_second_get(parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name == "GetObject" and "Body" in parsed:
+            gets[0] += 1
+            if gets[0] == 2:
+                data = bytearray(parsed["Body"].read())
+                data[len(data) // 2] ^= 0x01
+                parsed["Body"] = StreamingBody(io.BytesIO(bytes(data)), len(data))
+
+    redshift.create_table()
+    loader = make_loader(staging, redshift, staging.settings(part_size=5 * MiB), ids=(B1,))
+    calls = Faults(staging.s3)
+    seen = calls.record()
+    calls.on("after-call.s3.GetObject", flip_second_get)
+    # WHEN the loader runs
+    try:
+        summary = loader.run().to_dict()
+    finally:
+        calls.clear()
+    # THEN the batch fails as a changed object, and not one write reached the load prefix
+    redshift.done()
+    assert "read back differently in the second pass" in summary["failed"][0]["error"]
+    writes = [
+        p
+        for op in ("PutObject", "CreateMultipartUpload", "UploadPart")
+        for p in seen.named(op)
+        if p["Key"].startswith("_s3seal/load/")
+    ]
+    assert writes == []
+    assert staging.load_versions() == []
