@@ -10,15 +10,18 @@ V2 object of ``--mib`` MiB and the default 16 MiB parts:
 - ``two-pass``: GET -> decrypt, discard; GET of the same version -> decrypt -> upload (the loader).
 
 Prints the median wall time of each and its ratio to ``stream`` (one warm-up round first; the
-order rotates between rounds).
+order rotates between rounds), then what the two choices add without S3: the decryption alone,
+the SHA-256 of the ciphertext (two-pass does it twice), and a spool file written and read back.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import os
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -50,6 +53,7 @@ def main() -> None:
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     body, metadata = encrypt_bytes(ROOT_KEY, os.urandom(args.mib * storage.MiB), Format.V2)
     s3.put_object(Bucket=BUCKET, Key="sealed", Body=body, Metadata=metadata)
+    local = _local_costs(body, metadata, args.runs)
     del body
     envelope = EnvelopeMetadata.parse(metadata)
     decryptor = partial(Decryptor, ROOT_KEY, envelope)
@@ -85,6 +89,41 @@ def main() -> None:
         median = statistics.median(seconds)
         rate = args.mib / median
         print(f"  {name:<9} {median:6.2f} s  {rate:6.1f} MiB/s  x{median / base:.2f}")
+    print("without S3, median of", args.runs)
+    for name, seconds in local.items():
+        print(f"  {name:<20} {seconds:6.2f} s")
+
+
+def _local_costs(body: bytes, metadata: dict[str, str], runs: int) -> dict[str, float]:
+    def decrypt_only() -> None:
+        for _ in decrypt(Decryptor(ROOT_KEY, metadata), iter_parts([body], storage.CHUNK_SIZE)):
+            pass
+
+    def sha256() -> None:
+        for part in iter_parts([body], 8 * storage.MiB):
+            hashlib.sha256(part).digest()
+
+    def spool_file() -> None:
+        with tempfile.TemporaryFile() as spool:
+            for part in iter_parts([body], storage.CHUNK_SIZE):
+                spool.write(part)
+            spool.seek(0)
+            while spool.read(storage.CHUNK_SIZE):
+                pass
+
+    out = {}
+    for name, work in (
+        ("decrypt", decrypt_only),
+        ("sha256", sha256),
+        ("spool write+read", spool_file),
+    ):
+        seconds = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            work()
+            seconds.append(time.perf_counter() - start)
+        out[name] = statistics.median(seconds)
+    return out
 
 
 if __name__ == "__main__":
