@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import __version__, copying, progress, quiet_sdk, staged, storage
+from . import __version__, copying, progress, quiet_sdk, staged, storage, verified
 from .envelope import (
     INSTRUCTION_SUFFIX,
     Decryptor,
@@ -43,6 +43,7 @@ from .envelope.metadata import ENVELOPE_NAMES
 from .errors import (
     CiphertextError,
     ConfigError,
+    LegacyFormatError,
     MetadataError,
     PlaintextLengthError,
     RootKeyError,
@@ -72,6 +73,7 @@ EXIT_CRYPTO = 4
 SIDECAR_SUFFIX = ".s3seal.json"
 SIDECAR_MAX_BYTES = 64 * 1024
 """Far above any envelope (S3 allows 2 KB of user metadata); a larger file is refused unread."""
+ALLOW_LEGACY = "--allow-legacy"
 STDIO = "-"
 _SPOOL_IN_MEMORY = 8 * storage.MiB
 
@@ -295,11 +297,19 @@ def _write(
     content_type: str | None,
     envelope: Callable[[], Mapping[str, str]] | None = None,
     sidecar: str | None = None,
+    authenticated: bool = False,
 ) -> None:
-    """Write DST. ``envelope`` (encrypt only) goes to S3 metadata or to the sidecar file."""
+    """Write DST. ``envelope`` (encrypt only) goes to S3 metadata or to the sidecar file.
+
+    ``authenticated`` (decrypting V2/V3): no byte may leave the process before the tag verified.
+    Every sink holds it back: S3 through ``verified.spooled`` (an anonymous 0600 temp file, then
+    the upload), a local file by writing a 0600 temp file beside it that is renamed into place
+    only at the end, stdout by spooling. V1 plaintext has no tag; it goes to S3 as it decrypts.
+    On SIGTERM or Ctrl-C (see ``main``) the temp file is removed and an upload aborted.
+    """
     if is_s3_url(dst):
         ref = parse_s3_url(dst)
-        parts = iter_parts(chunks, part_size)
+        parts = iter_parts(verified.spooled(chunks) if authenticated else chunks, part_size)
         storage.upload(
             aws.s3, ref.bucket, ref.key, parts, envelope or dict, content_type=content_type
         )
@@ -366,6 +376,7 @@ def cmd_decrypt(args: argparse.Namespace, aws: Aws) -> int:
         chunks,
         part_size=storage.choose_part_size(source.size, args.part_size_mib * storage.MiB),
         content_type=source.content_type,
+        authenticated=envelope.content.authenticated,
     )
     return EXIT_OK
 
@@ -379,8 +390,8 @@ def cmd_inspect(args: argparse.Namespace, aws: Aws) -> int:
         sidecar = args.metadata or args.src + SIDECAR_SUFFIX
         metadata = _read_sidecar(sidecar)
         stored = Path(args.src).stat().st_size if Path(args.src).exists() else None
-    report = describe_envelope(_parse_envelope(args.src, aws, metadata), stored)
-    report = {"object": args.src} | report
+    envelope = _parse_envelope(args.src, aws, metadata)
+    report = {"object": args.src} | describe_envelope(envelope, stored)
     if args.json:
         print(json.dumps(report, indent=1))
     else:
@@ -388,6 +399,12 @@ def cmd_inspect(args: argparse.Namespace, aws: Aws) -> int:
         for name, value in report.items():
             shown = json.dumps(value) if isinstance(value, dict) else value
             print(f"{name + ':':<{width + 2}}{shown}")
+    if envelope.legacy_shape and not args.allow_legacy:
+        # The envelope is shown either way; the status says whether decrypt reads it as it is.
+        raise LegacyFormatError(
+            f"{envelope.legacy_shape} is a legacy unauthenticated shape: decrypt refuses it "
+            f"unless given {ALLOW_LEGACY}"
+        )
     return EXIT_OK
 
 
@@ -512,6 +529,7 @@ LOAD_OPTIONS = {
     "min_files": "MIN_FILES",
     "min_bytes": "MIN_BYTES",
     "max_wait": "MAX_WAIT_SECONDS",
+    "allow_legacy": "LOAD_ALLOW_LEGACY",
 }
 
 
@@ -629,16 +647,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     encrypt.set_defaults(run=cmd_encrypt)
 
-    decrypt = commands.add_parser("decrypt", parents=[io, keys, aws], help="decrypt SRC to DST")
-    decrypt.add_argument(
-        "--allow-legacy",
+    legacy = argparse.ArgumentParser(add_help=False)
+    legacy.add_argument(
+        ALLOW_LEGACY,
         action="store_true",
-        help="also read legacy unauthenticated shapes (AES-CBC in V2, AESWrap, 16-byte V1 keys)",
+        help="also read legacy unauthenticated shapes (AES-CBC in a V2 envelope, AESWrap, "
+        "16-byte V1 data keys), which the official AWS clients refuse by default",
+    )
+    decrypt = commands.add_parser(
+        "decrypt", parents=[io, keys, aws, legacy], help="decrypt SRC to DST"
     )
     decrypt.set_defaults(run=cmd_decrypt)
 
     inspect = commands.add_parser(
-        "inspect", parents=[aws], help="show an object's envelope (no key needed)"
+        "inspect",
+        parents=[aws, legacy],
+        help="show an object's envelope (no key needed); exit 4 for a legacy shape unless "
+        f"{ALLOW_LEGACY}",
     )
     inspect.add_argument(
         "src", metavar="SRC", help="s3://bucket/key, or a local file with its sidecar"
@@ -713,6 +738,12 @@ def _add_load_command(commands: Any, aws: argparse.ArgumentParser) -> None:
     group.add_argument("--iam-role", help="the COPY role's ARN [COPY_IAM_ROLE]")
     group.add_argument("--key-secret", help="the root key's secret [ROOT_KEY_SECRET_ID]")
     group.add_argument("--kms-key", help="KMS key for transient plaintext [LOAD_KMS_KEY_ID]")
+    group.add_argument(
+        ALLOW_LEGACY,
+        action="store_const",
+        const="true",
+        help="server-side mode: also decrypt legacy unauthenticated shapes [LOAD_ALLOW_LEGACY]",
+    )
     warehouse = load.add_argument_group("Redshift (through the Data API)")
     warehouse.add_argument("--cluster-id", help="provisioned cluster [REDSHIFT_CLUSTER_ID]")
     warehouse.add_argument("--workgroup", help="serverless workgroup [REDSHIFT_WORKGROUP]")
@@ -781,10 +812,34 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt, so that the same
+    ``finally`` blocks run: the temp file beside a local target is removed, a multipart upload
+    aborted (``storage.upload`` aborts on any BaseException)."""
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    # Once only: a second signal must not cut short the cleanup the first one started.
+    for other in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(other, signal.SIG_IGN)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated
+
+
+def _handle_signals() -> dict[int, Any]:
+    """Install ``_on_signal`` for SIGINT and SIGTERM; returns the handlers it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # (only the main thread may set handlers; an embedding caller keeps its own)
+    return {signum: signal.signal(signum, _on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit status: see the module docstring; 130 after SIGINT, 143 after SIGTERM (128 + n)."""
     quiet_sdk.pin()  # the SDK never logs bodies (keys, secret values)
     args = build_parser().parse_args(argv)
     subject = " ".join(part for part in (args.command, getattr(args, "src", None)) if part)
+    previous = _handle_signals()
     try:
         code: int = args.run(args, Aws(args))
     except S3SealError as exc:
@@ -792,9 +847,15 @@ def main(argv: list[str] | None = None) -> int:
         return exit_code_for(exc)
     except KeyboardInterrupt:
         print("s3seal: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
+    except Terminated:
+        print("s3seal: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except BrokenPipeError:
         return EXIT_FAILURE
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return code
 
 

@@ -33,6 +33,8 @@ MAX_BATCH_FILES = "MAX_BATCH_FILES"
 POLL_SECONDS = "LOADER_POLL_SECONDS"
 STATEMENT_TIMEOUT_SECONDS = "STATEMENT_TIMEOUT_SECONDS"
 LOCK_SECONDS = "LOADER_LOCK_SECONDS"
+LOAD_ALLOW_LEGACY = "LOAD_ALLOW_LEGACY"
+"""``true`` lets the server-side mode decrypt legacy, unauthenticated envelope shapes."""
 STAGING_BUCKET = config.STAGING_BUCKET
 ROOT_KEY_SECRET_ID = config.ROOT_KEY_SECRET_ID
 """The encrypting function's variables, same names and meaning."""
@@ -41,6 +43,11 @@ DEFAULT_MAX_BATCH_FILES = 1000
 DEFAULT_POLL_SECONDS = 2
 DEFAULT_STATEMENT_TIMEOUT_SECONDS = 600
 DEFAULT_LOCK_SECONDS = 1800
+
+
+class _Switch(StrEnum):
+    TRUE = "true"
+    FALSE = "false"
 
 
 class LoadMode(StrEnum):
@@ -79,6 +86,9 @@ class LoaderSettings:
     statement_timeout_seconds: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS
     lock_seconds: int = DEFAULT_LOCK_SECONDS
     part_size: int = storage.DEFAULT_PART_SIZE
+    allow_legacy: bool = False
+    """Decrypt legacy, unauthenticated shapes (CBC in V2, AESWrap, 16-byte V1 keys); off by
+    default, as in the official AWS clients."""
 
     def __post_init__(self) -> None:
         for name, env in (
@@ -185,6 +195,7 @@ class LoaderSettings:
             lock_seconds=integer(
                 environ, LOCK_SECONDS, max(DEFAULT_LOCK_SECONDS, timeout + 300), low=60, high=10**6
             ),
+            allow_legacy=choice(environ, LOAD_ALLOW_LEGACY, _Switch, _Switch.FALSE) is _Switch.TRUE,
         )
 
 

@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -48,7 +49,7 @@ from aws_lambda_powertools import Logger
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import copying, quiet_sdk, storage
+from . import copying, quiet_sdk, storage, verified
 from .batches import (
     BatchObject,
     BatchRecord,
@@ -65,6 +66,7 @@ from .envelope import (
     EnvelopeMetadata,
     Format,
     InvalidRootKeyError,
+    LegacyFormatError,
     MetadataError,
     WrongRootKeyError,
     decrypt_chunks,
@@ -82,7 +84,7 @@ from .errors import (
     StorageError,
 )
 from .keys import SECRET_VERSION_FIELD, RootKey, root_key_from_secret
-from .load_settings import LoaderSettings, LoadMode
+from .load_settings import LOAD_ALLOW_LEGACY, LoaderSettings, LoadMode
 from .names import RESERVED_PREFIX
 from .objects import ObjectRef
 from .redshift_data import (
@@ -531,8 +533,22 @@ class Loader:
                     f"{source}: its data key is wrapped by secret version {found}, "
                     f"not {record.key_version} as the batch says"
                 )
-            decryptor = Decryptor(key.material, envelope)
-            parts = iter_parts(decrypt_chunks(decryptor, reader.chunks), self.settings.part_size)
+            decryptor = partial(
+                Decryptor, key.material, envelope, allow_legacy=self.settings.allow_legacy
+            )
+            try:
+                first = decryptor()
+            except LegacyFormatError as exc:
+                raise LegacyFormatError(
+                    f"{source}: {exc}; the loader reads it only with {LOAD_ALLOW_LEGACY}=true"
+                ) from None
+            if envelope.content.authenticated:
+                # Authenticate first: nothing is PUT until the whole body's tag verified.
+                plaintext = verified.two_pass(self.s3, reader, decryptor)
+            else:
+                # V1 has no tag to check: streamed as it decrypts (docs/format.md).
+                plaintext = decrypt_chunks(first, reader.chunks)
+            parts = iter_parts(plaintext, self.settings.part_size)
             target = f"{LOAD_PREFIX}{record.batch_id}/{obj.key}"
             written.append(self._put_sse_kms(target, parts))
 
