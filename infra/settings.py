@@ -61,7 +61,8 @@ class StackSettings:
     alarm_email: str | None = None
     # Loading into Redshift (nothing is created while loader_mode is "off")
     loader_mode: str = "off"
-    """``off``, ``server-side`` (current Redshift) or ``client-side`` (COPY ... ENCRYPTED)."""
+    """``off``, ``server-side`` (current Redshift) or ``client-side`` (COPY ... ENCRYPTED, V1 only,
+    which Redshift stopped reading after 2026-04-30)."""
     loader_table: str | None = None
     loader_prefix: str = ""
     loader_schedule_minutes: int = 15
