@@ -30,6 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from . import __version__, copying, progress, staged, storage
 from .config import DEFAULT_ENVELOPE_FORMAT
 from .envelope import (
+    INSTRUCTION_SUFFIX,
     Decryptor,
     Encryptor,
     EnvelopeMetadata,
@@ -37,6 +38,7 @@ from .envelope import (
     decrypt_chunks,
     encrypt_chunks,
     iter_parts,
+    needs_instruction_file,
 )
 from .envelope.metadata import ENVELOPE_NAMES
 from .errors import (
@@ -56,7 +58,7 @@ from .keys import (
     root_key_from_secret,
     store_root_key,
 )
-from .objects import is_s3_url, parse_s3_prefix, parse_s3_url
+from .objects import ObjectRef, is_s3_url, parse_s3_prefix, parse_s3_url
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -168,6 +170,43 @@ def _read_chunks(handle: IO[bytes], close: bool = False) -> Iterator[bytes]:
     finally:
         if close:
             handle.close()
+
+
+_INSTRUCTION_MAX_BYTES = 64 * 1024
+"""An instruction file is a few hundred bytes of JSON; anything far larger is not one."""
+
+
+def _parse_envelope(spec: str, aws: Aws, metadata: Mapping[str, str]) -> EnvelopeMetadata:
+    """SRC's envelope. A V3 object may keep its wrapped key in ``KEY.instruction``: for S3 that
+    object is read; for a local file, ``FILE.instruction`` beside it (its sidecar has the rest)."""
+    if not needs_instruction_file(metadata):
+        return EnvelopeMetadata.parse(metadata)
+    if is_s3_url(spec):
+        ref = parse_s3_url(spec)
+        instruction_ref = ObjectRef(ref.bucket, ref.key + INSTRUCTION_SUFFIX)
+        where = str(instruction_ref)
+        reader = storage.open_object(aws.s3, instruction_ref)
+        raw = bytearray()
+        for chunk in reader.chunks:
+            raw += chunk
+            if len(raw) > _INSTRUCTION_MAX_BYTES:
+                raise MetadataError(f"{where} is too large to be an instruction file")
+        text = bytes(raw)
+    else:
+        where = spec + INSTRUCTION_SUFFIX
+        if spec == STDIO or not Path(where).exists():
+            raise MetadataError(
+                f"{spec}: the V3 envelope keeps its wrapped data key in an instruction file; "
+                f"expected {where if spec != STDIO else 'FILE' + INSTRUCTION_SUFFIX}"
+            )
+        text = Path(where).read_bytes()[: _INSTRUCTION_MAX_BYTES + 1]
+    try:
+        instruction = json.loads(text)
+    except ValueError:
+        raise MetadataError(f"instruction file {where} is not valid JSON") from None
+    if not isinstance(instruction, dict):
+        raise MetadataError(f"instruction file {where} must be a JSON object")
+    return EnvelopeMetadata.parse(metadata, instruction=instruction)
 
 
 def _read_sidecar(path: str) -> dict[str, str]:
@@ -308,9 +347,9 @@ def cmd_decrypt(args: argparse.Namespace, aws: Aws) -> int:
         raise MetadataError(
             f"no envelope metadata: expected {args.src}{SIDECAR_SUFFIX} or --metadata FILE"
         )
-    envelope = EnvelopeMetadata.parse(source.metadata)
+    envelope = _parse_envelope(args.src, aws, source.metadata)
     root = _root_key(args, aws, envelope)
-    decryptor = Decryptor(root.material, envelope)
+    decryptor = Decryptor(root.material, envelope, allow_legacy=args.allow_legacy)
     chunks = decrypt_chunks(decryptor, progress.track(source.chunks, source.size, "decrypting"))
     _write(
         args.dst,
@@ -331,7 +370,7 @@ def cmd_inspect(args: argparse.Namespace, aws: Aws) -> int:
         sidecar = args.metadata or args.src + SIDECAR_SUFFIX
         metadata = _read_sidecar(sidecar)
         stored = Path(args.src).stat().st_size if Path(args.src).exists() else None
-    report = describe_envelope(EnvelopeMetadata.parse(metadata), stored)
+    report = describe_envelope(_parse_envelope(args.src, aws, metadata), stored)
     report = {"object": args.src} | report
     if args.json:
         print(json.dumps(report, indent=1))
@@ -353,6 +392,8 @@ def describe_envelope(meta: EnvelopeMetadata, stored_bytes: int | None) -> dict[
         "data_key_bits": key_bits,
         "iv_bytes": len(meta.iv),
         "authenticated": meta.content.authenticated,
+        "key_commitment": meta.format is Format.V3,
+        "legacy_shape": meta.legacy_shape,
         "redshift_copy_encrypted": meta.format is Format.V1,
         "matdesc": meta.description,
         "stored_bytes": stored_bytes,
@@ -592,6 +633,11 @@ def build_parser() -> argparse.ArgumentParser:
     encrypt.set_defaults(run=cmd_encrypt)
 
     decrypt = commands.add_parser("decrypt", parents=[io, keys, aws], help="decrypt SRC to DST")
+    decrypt.add_argument(
+        "--allow-legacy",
+        action="store_true",
+        help="also read legacy unauthenticated shapes (AES-CBC in V2, AESWrap, 16-byte V1 keys)",
+    )
     decrypt.set_defaults(run=cmd_decrypt)
 
     inspect = commands.add_parser(

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA512
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from s3seal.envelope import Decryptor, Encryptor, EnvelopeMetadata
 
@@ -111,3 +113,26 @@ def ref_gcm_unwrap(root_key: bytes, wrapped: bytes) -> bytes:
 def ref_gcm_encrypt(data_key: bytes, iv: bytes, plaintext: bytes) -> bytes:
     """V2 body: AES-GCM(data key, IV, plaintext, no AAD) || 16-byte tag."""
     return AESGCM(data_key).encrypt(iv, plaintext, None)
+
+
+V3_MESSAGE_ID = bytes(range(0x10, 0x2C))
+"""A fixed 28-byte V3 message id."""
+
+
+def ref_v3_keys(data_key: bytes, message_id: bytes) -> tuple[bytes, bytes]:
+    """V3 (shared/docs/s3-cse-v3.md section 3), with cryptography's HKDF: (commitment, DEK)."""
+
+    def hkdf(info: bytes, length: int) -> bytes:
+        return HKDF(SHA512(), length, salt=message_id, info=info).derive(data_key)
+
+    return hkdf(b"\x00\x73COMMITKEY", 28), hkdf(b"\x00\x73DERIVEKEY", 32)
+
+
+def ref_v3_wrap(root_key: bytes, data_key: bytes, wrap_iv: bytes) -> bytes:
+    """V3 x-amz-3: WIV || AES-GCM(root, WIV, data key, aad="115") || tag."""
+    return wrap_iv + AESGCM(root_key).encrypt(wrap_iv, data_key, b"115")
+
+
+def ref_v3_encrypt(derived_key: bytes, plaintext: bytes) -> bytes:
+    """V3 body: AES-GCM(derived key, IV 0x01 * 12, plaintext, aad 00 73) || tag."""
+    return AESGCM(derived_key).encrypt(b"\x01" * 12, plaintext, b"\x00\x73")

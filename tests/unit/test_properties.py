@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,6 +21,7 @@ from s3seal.envelope import (
     decrypt_bytes,
     iter_parts,
 )
+from s3seal.envelope.errors import V3_DECRYPT_FAILED
 from s3seal.envelope.stream import V1_DECRYPT_FAILED, _DataKeyMaterial
 
 from .helpers import (
@@ -25,17 +29,20 @@ from .helpers import (
     ROOT_KEY,
     V1_IV,
     V2_IV,
+    V3_MESSAGE_ID,
     WRAP_IV,
     chunked,
     decrypt_pieces,
     encrypt_pieces,
     ref_cbc_encrypt,
     ref_gcm_encrypt,
+    ref_v3_encrypt,
+    ref_v3_keys,
     split_at,
 )
 
 PROPERTY = settings(max_examples=150, deadline=None, database=None)
-FORMATS = [Format.V1, Format.V2]
+FORMATS = [Format.V1, Format.V2, Format.V3]
 
 plaintexts = st.binary(max_size=4096)
 small_plaintexts = st.binary(max_size=512)
@@ -108,14 +115,16 @@ def test_encryption_does_not_depend_on_chunking(
     # With fresh randomness two bodies differ anyway; with fixed material (the known-answer seam)
     # the chunking must make no difference at all, and the bytes are the reference computation's.
     iv = V1_IV if fmt is Format.V1 else V2_IV
-    material = _DataKeyMaterial(data_key=DATA_KEY, iv=iv, wrap_iv=WRAP_IV)
+    material = _DataKeyMaterial(data_key=DATA_KEY, iv=iv, wrap_iv=WRAP_IV, message_id=V3_MESSAGE_ID)
     chunked_body = encrypt_pieces(
         Encryptor(ROOT_KEY, fmt, _material=material), data.draw(pieces_of(plaintext))
     )
     if fmt is Format.V1:
         expected = ref_cbc_encrypt(DATA_KEY, iv, plaintext)
-    else:
+    elif fmt is Format.V2:
         expected = ref_gcm_encrypt(DATA_KEY, iv, plaintext)
+    else:
+        expected = ref_v3_encrypt(ref_v3_keys(DATA_KEY, V3_MESSAGE_ID)[1], plaintext)
     assert chunked_body == expected
 
 
@@ -129,7 +138,11 @@ def test_metadata_round_trips(description: dict[str, str], fmt: Format, length: 
     encryptor = Encryptor(ROOT_KEY, fmt, description=description, plaintext_length=length)
     written = encryptor.metadata.to_metadata()
     parsed = EnvelopeMetadata.parse(written)
-    assert parsed == encryptor.metadata
+    # V3 does not write the plaintext length (the AWS V3 writers do not)
+    expected = encryptor.metadata
+    if fmt is Format.V3:
+        expected = dataclasses.replace(expected, unencrypted_length=None)
+    assert parsed == expected
     assert parsed.description == description
     assert parsed.to_metadata() == written
 
@@ -139,11 +152,12 @@ def test_metadata_round_trips(description: dict[str, str], fmt: Format, length: 
 # ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("fmt", [Format.V2, Format.V3], ids=str)
 @PROPERTY
 @given(plaintext=small_plaintexts, data=st.data())
-def test_v2_any_bit_flip_is_detected(plaintext: bytes, data: st.DataObject) -> None:
-    # GIVEN a V2 body with any single bit flipped (ciphertext or tag)
-    body, metadata = _encrypt(ROOT_KEY, plaintext, Format.V2)
+def test_gcm_any_bit_flip_is_detected(fmt: Format, plaintext: bytes, data: st.DataObject) -> None:
+    # GIVEN a V2 or V3 body with any single bit flipped (ciphertext or tag)
+    body, metadata = _encrypt(ROOT_KEY, plaintext, fmt)
     bit = data.draw(st.integers(0, len(body) * 8 - 1), label="bit")
     tampered = bytearray(body)
     tampered[bit // 8] ^= 1 << (bit % 8)
@@ -174,6 +188,36 @@ def test_v1_bit_flip_fails_generically_or_changes_the_plaintext(
     else:
         # ... or (V1 has no integrity) it decrypts to something that is not the original
         assert result != plaintext
+
+
+@PROPERTY
+@given(plaintext=small_plaintexts, data=st.data())
+def test_v3_any_metadata_bit_flip_is_one_opaque_error(
+    plaintext: bytes, data: st.DataObject
+) -> None:
+    # GIVEN a V3 object with one bit flipped in x-amz-3, x-amz-d or x-amz-i (decoded bytes)
+    _body, metadata = _encrypt(ROOT_KEY, plaintext, Format.V3)
+    written = metadata.to_metadata()
+    name = data.draw(st.sampled_from(["x-amz-3", "x-amz-d", "x-amz-i"]), label="name")
+    raw = bytearray(base64.b64decode(written[name]))
+    bit = data.draw(st.integers(0, len(raw) * 8 - 1), label="bit")
+    raw[bit // 8] ^= 1 << (bit % 8)
+    tampered = written | {name: base64.b64encode(bytes(raw)).decode()}
+    # THEN decryption fails before any plaintext, with the one message
+    with pytest.raises(TamperedCiphertextError) as excinfo:
+        Decryptor(ROOT_KEY, tampered)
+    assert str(excinfo.value) == V3_DECRYPT_FAILED
+
+
+@PROPERTY
+@given(plaintext=small_plaintexts, data=st.data())
+def test_v3_truncation_anywhere_is_one_opaque_error(plaintext: bytes, data: st.DataObject) -> None:
+    body, metadata = _encrypt(ROOT_KEY, plaintext, Format.V3)
+    cut = data.draw(st.integers(0, len(body) - 1), label="cut")
+    with pytest.raises(TamperedCiphertextError) as excinfo:
+        decrypt_pieces(ROOT_KEY, metadata, data.draw(pieces_of(body[:cut])))
+    assert type(excinfo.value) is TamperedCiphertextError
+    assert str(excinfo.value) == V3_DECRYPT_FAILED
 
 
 @PROPERTY
@@ -216,7 +260,8 @@ def test_decryptor_accepts_only_its_root_key(fmt: Format, plaintext: bytes, othe
     if other == ROOT_KEY:
         assert decrypt_bytes(other, body, metadata) == plaintext
         return
-    with pytest.raises(WrongRootKeyError):
+    # V3: a wrong root key is the same opaque error as any other V3 failure
+    with pytest.raises(TamperedCiphertextError if fmt is Format.V3 else WrongRootKeyError):
         Decryptor(other, metadata)
 
 
