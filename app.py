@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
+import sys
+
 import aws_cdk as cdk
 
 from infra.nag import add_checks
-from infra.settings import StackSettings
+from infra.settings import SettingsError, StackSettings
 from infra.stack import S3SealStack
 
 app = cdk.App()
-settings = StackSettings.from_context(app.node.try_get_context)
+try:
+    settings = StackSettings.from_context(app.node.try_get_context)
+except SettingsError as exc:
+    sys.exit(f"s3seal: {exc}")  # one line on stderr, exit 1: a setting to fix, not a bug
 S3SealStack(app, settings.stack_name, settings=settings)
 add_checks(app)
 app.synth()

@@ -158,7 +158,7 @@ def function_environment(
         env.LANDING_BUCKETS: landing_bucket,
         env.ROOT_KEY_SECRET_ID: secret_arn,
         env.STAGING_PREFIX: settings.staging_prefix,
-        env.ENVELOPE_FORMAT: settings.envelope_format,
+        env.ENVELOPE_FORMAT: settings.function_envelope_format,
         env.COMPRESSION: settings.compression,
         env.PART_SIZE_MIB: str(settings.part_size_mib),
         env.PARTS_IN_FLIGHT: str(settings.parts_in_flight),

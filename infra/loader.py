@@ -3,7 +3,8 @@
 Created only when ``loader_mode`` is not ``off``. In ``server-side`` mode (what current Redshift
 accepts) it decrypts each batch into ``_s3seal/load/`` under SSE-KMS with a key only the loader
 and the COPY role may use, COPYs, and deletes the plaintext; a lifecycle rule on that prefix is
-the backstop. In ``client-side`` mode it COPYs the staged envelopes with ``ENCRYPTED``.
+the backstop. In ``client-side`` mode it COPYs the staged envelopes with ``ENCRYPTED``, which
+Redshift stopped reading after 2026-04-30 (kept for clusters that still do; V1 only).
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ class Loader(Construct):
                 expiration=ONE_DAY,
                 noncurrent_version_expiration=ONE_DAY,
             )
+        self.environment = self._environment(settings, staging, secret, copy_role)
+        # The same settings as options: loading now, by hand, runs exactly what the function runs.
+        self.load_command = runtime.load_command(self.environment)
         # One loader at a time: batches are claimed by records in S3, not by locks.
         self.function = s3seal_function(
             self,
@@ -69,7 +73,7 @@ class Loader(Construct):
             memory_size=1769,
             timeout=cdk.Duration.minutes(15),
             reserved_concurrency=1,
-            environment=self._environment(settings, staging, secret, copy_role),
+            environment=self.environment,
         )
         assert isinstance(self.function.role, iam.Role)
         self.role: iam.Role = self.function.role
@@ -104,7 +108,6 @@ class Loader(Construct):
             runtime.LOAD_PREFIX_FILTER: settings.loader_prefix,
             runtime.COPY_IAM_ROLE: copy_role.role_arn,
             runtime.COPY_FORMAT: settings.copy_format,
-            runtime.COPY_DELIMITER: settings.copy_delimiter,
             runtime.COPY_IGNORE_HEADER: str(settings.copy_ignore_header),
             runtime.REDSHIFT_DATABASE: settings.redshift_database,
             runtime.MIN_FILES: str(settings.loader_min_files),
@@ -118,6 +121,8 @@ class Loader(Construct):
             runtime.REDSHIFT_SECRET_ARN: settings.redshift_secret_arn,
             runtime.REDSHIFT_DB_USER: settings.redshift_db_user,
             runtime.LOAD_KMS_KEY_ID: self.load_key.key_arn if self.load_key else None,
+            # Unset, the loader takes the format's own delimiter (a comma for csv).
+            runtime.COPY_DELIMITER: settings.copy_delimiter,
         }
         env.update({name: value for name, value in optional.items() if value})
         return env

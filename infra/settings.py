@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from s3seal.config import Compression
+from s3seal.config import DEFAULT_ENVELOPE_FORMAT, Compression
+from s3seal.copying import DataFormat
 from s3seal.envelope import Format
 
 
@@ -37,7 +38,8 @@ class StackSettings:
     """1,769 MB is one full vCPU."""
     function_timeout_seconds: int = 900
     reserved_concurrency: int | None = None
-    envelope_format: str = Format.V1.value
+    envelope_format: str | None = None
+    """Unset: v3, or v1 when ``loader_mode`` is ``client-side`` (``function_envelope_format``)."""
     compression: str = Compression.NONE.value
     staging_prefix: str = ""
     part_size_mib: int = 16
@@ -59,7 +61,8 @@ class StackSettings:
     alarm_email: str | None = None
     # Loading into Redshift (nothing is created while loader_mode is "off")
     loader_mode: str = "off"
-    """``off``, ``server-side`` (current Redshift) or ``client-side`` (COPY ... ENCRYPTED)."""
+    """``off``, ``server-side`` (current Redshift) or ``client-side`` (COPY ... ENCRYPTED, V1 only,
+    which Redshift stopped reading after 2026-04-30)."""
     loader_table: str | None = None
     loader_prefix: str = ""
     loader_schedule_minutes: int = 15
@@ -67,7 +70,8 @@ class StackSettings:
     loader_min_bytes: int = 0
     loader_max_wait_seconds: int = 0
     copy_format: str = "delimited"
-    copy_delimiter: str = "|"
+    copy_delimiter: str | None = None
+    """Unset: the format's own, as in Redshift (``|`` for delimited, ``,`` for csv)."""
     copy_ignore_header: int = 0
     redshift_cluster_id: str | None = None
     redshift_workgroup: str | None = None
@@ -78,7 +82,17 @@ class StackSettings:
 
     def __post_init__(self) -> None:
         _check(self.landing_encryption in ("s3", "kms"), "landing_encryption", "'s3' or 'kms'")
-        _check(self.envelope_format in {f.value for f in Format}, "envelope_format", "v1 or v2")
+        _check(
+            not self.envelope_format or self.envelope_format in {f.value for f in Format},
+            "envelope_format",
+            ", ".join(f.value for f in Format),
+        )
+        if self.loader_mode == "client-side" and self.function_envelope_format != Format.V1:
+            raise SettingsError(
+                f"context envelope_format={self.envelope_format} cannot be used with "
+                "loader_mode=client-side: COPY ... ENCRYPTED reads v1 only (and Redshift stopped "
+                "reading it after 2026-04-30); use loader_mode=server-side, or envelope_format=v1"
+            )
         _check(self.compression in {c.value for c in Compression}, "compression", "none or gzip")
         _check(1 <= self.max_receive_count <= 1000, "max_receive_count", "1 to 1000")
         _check(1 <= self.batch_size <= 10_000, "batch_size", "1 to 10000")
@@ -109,12 +123,32 @@ class StackSettings:
                 "set (or redshift_db_user) for a provisioned cluster",
             )
             _check(1 <= self.loader_schedule_minutes <= 1440, "loader_schedule_minutes", "1-1440")
+            _check(
+                self.copy_format in {f.value for f in DataFormat},
+                "copy_format",
+                ", ".join(f.value for f in DataFormat),
+            )
+            _check(
+                not self.copy_delimiter or len(self.copy_delimiter) == 1,
+                "copy_delimiter",
+                "one character",
+            )
         # A batch larger than 10 needs a batching window (a Lambda rule for SQS sources).
         _check(
             self.batch_size <= 10 or self.max_batching_window_seconds > 0,
             "max_batching_window_seconds",
             "> 0 when batch_size > 10",
         )
+
+    @property
+    def function_envelope_format(self) -> str:
+        """What the encrypting function writes: v3 (what current AWS S3 encryption clients read
+        by default), or v1 for a client-side loader, whose COPY ... ENCRYPTED reads nothing else."""
+        if self.envelope_format:
+            return self.envelope_format
+        if self.loader_mode == "client-side":
+            return Format.V1.value
+        return DEFAULT_ENVELOPE_FORMAT.value
 
     @property
     def loader_enabled(self) -> bool:

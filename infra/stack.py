@@ -28,8 +28,14 @@ OUTPUT_QUEUE_URL = "QueueUrl"
 OUTPUT_DLQ_URL = "DeadLetterQueueUrl"
 OUTPUT_SECRET_ARN = "RootKeySecretArn"  # noqa: S105 (an output name)
 OUTPUT_REDSHIFT_ROLE_ARN = "RedshiftCopyRoleArn"
-OUTPUT_COPY_TEMPLATE = "CopyStatementTemplate"
-KEY_PLACEHOLDER = "<base64 root key of the secret version in the objects' x-amz-matdesc>"
+OUTPUT_LOADER_MODE = "LoaderMode"
+OUTPUT_LOADER_FUNCTION = "LoaderFunctionName"
+OUTPUT_LOAD_COMMAND = "LoadCommand"
+LOADER_OFF = (
+    "loader_mode is off: deploy with -c loader_mode=server-side (with loader_table and the "
+    "Redshift target) to load staged objects; it decrypts each batch into transient SSE-KMS "
+    "objects and runs a plain COPY (COPY ... ENCRYPTED ended 2026-04-30)"
+)
 
 
 class S3SealStack(cdk.Stack):
@@ -133,10 +139,9 @@ class S3SealStack(cdk.Stack):
 
     def _outputs(self, settings: StackSettings) -> None:
         staging = self.buckets.staging.bucket_name
-        options = " gzip" if settings.compression == "gzip" else ""
         outputs = {
             OUTPUT_LANDING_BUCKET: (self.buckets.landing.bucket_name, "Upload data files here"),
-            OUTPUT_STAGING_BUCKET: (staging, "Encrypted objects, ready for COPY"),
+            OUTPUT_STAGING_BUCKET: (staging, "Encrypted objects; the loader decrypts for COPY"),
             OUTPUT_QUEUE_URL: (self.encryptor.queue.queue_url, "Landing notifications"),
             OUTPUT_DLQ_URL: (
                 self.encryptor.dead_letter_queue.queue_url,
@@ -144,18 +149,26 @@ class S3SealStack(cdk.Stack):
             ),
             OUTPUT_SECRET_ARN: (self.root_key.secret.secret_arn, "The root key's secret"),
             OUTPUT_REDSHIFT_ROLE_ARN: (self.redshift.role.role_arn, "IAM_ROLE for COPY"),
-            OUTPUT_COPY_TEMPLATE: (
-                f"copy <table> from 's3://{staging}/{settings.staging_prefix}<manifest>.json' "
-                f"iam_role '{self.redshift.role.role_arn}' "
-                f"master_symmetric_key '{KEY_PLACEHOLDER}' manifest encrypted{options} "
-                "delimiter '|';",
-                "COPY for client-side-encrypted staging (Redshift accepted this until "
-                "2026-04-30; see the README for loading into current Redshift)",
+            OUTPUT_LOADER_MODE: (settings.loader_mode, _LOADER_MODES[settings.loader_mode]),
+            OUTPUT_LOAD_COMMAND: (
+                self.loader.load_command if self.loader else LOADER_OFF,
+                "Load what is staged now, by hand, with the loader function's settings",
             ),
         }
+        if self.loader is not None:
+            outputs[OUTPUT_LOADER_FUNCTION] = (
+                self.loader.function.function_name,
+                "Runs on the schedule; invoke it to load now",
+            )
         for key, (value, description) in outputs.items():
             cdk.CfnOutput(self, key, value=value, description=description)
 
+
+_LOADER_MODES = {
+    "server-side": "Each batch is decrypted into transient SSE-KMS objects, then a plain COPY",
+    "client-side": "COPY ... ENCRYPTED of V1 files: Redshift stopped reading it after 2026-04-30",
+    "off": "No loader: staged objects stay in staging",
+}
 
 _RETENTION = {
     1: logs.RetentionDays.ONE_DAY,

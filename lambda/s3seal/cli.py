@@ -28,6 +28,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import __version__, copying, progress, quiet_sdk, staged, storage, verified
+from .config import DEFAULT_ENVELOPE_FORMAT
 from .envelope import (
     INSTRUCTION_SUFFIX,
     Decryptor,
@@ -463,7 +464,8 @@ def cmd_manifest(args: argparse.Namespace, aws: Aws) -> int:
 
 
 def cmd_copy_sql(args: argparse.Namespace, aws: Aws) -> int:
-    """Print the COPY for a manifest; the key only with --with-key."""
+    """Print the COPY for a manifest: plain for plaintext files (under SSE, as the loader's
+    server-side bridge writes them); ``ENCRYPTED`` only with --encrypted, with a warning."""
     ref = parse_s3_url(args.manifest)
     reader = storage.open_object(aws.s3, ref)
     try:
@@ -474,18 +476,41 @@ def cmd_copy_sql(args: argparse.Namespace, aws: Aws) -> int:
     if not urls:
         raise MetadataError(f"{args.manifest} lists no files")
     gzip = all(url.endswith(staged.GZIP_SUFFIX) for url in urls)
+    # One HEAD per file: a COPY reads all of them one way, so every one must be of one kind.
+    envelopes = {url: _envelope_of(aws, url) for url in urls}
+    sealed = {url: env for url, env in envelopes.items() if env is not None}
+    if sealed and len(sealed) < len(urls):
+        raise MetadataError(
+            f"{args.manifest} mixes client-side-encrypted and plain files; one COPY reads one kind"
+        )
+    if sealed and not args.encrypted:
+        raise ConfigError(
+            f"the files of {args.manifest} are client-side encrypted. "
+            f"{copying.COPY_ENCRYPTED_ENDED} For a cluster that still reads COPY ENCRYPTED "
+            "(V1 files only), pass --encrypted."
+        )
+    if not sealed and (args.encrypted or args.with_key):
+        raise ConfigError(
+            f"--encrypted/--with-key: the files of {args.manifest} carry no client-side envelope"
+        )
+    for url, envelope in sealed.items():
+        if envelope.format is not Format.V1:
+            raise MetadataError(
+                f"{url} is {envelope.format.value}: COPY ENCRYPTED reads V1 only; load it with "
+                "s3seal load --mode server-side"
+            )
     key = None
     if args.with_key:
         # One COPY takes one key: the version that wrapped the manifest's files (manifests from
         # `s3seal manifest` never mix versions).
-        head = storage.head_object(aws.s3, parse_s3_url(urls[0]))
-        envelope = EnvelopeMetadata.parse(dict(head.get("Metadata", {})))
-        key = base64.b64encode(_root_key(args, aws, envelope).material).decode("ascii")
+        key = base64.b64encode(_root_key(args, aws, sealed[urls[0]]).material).decode("ascii")
     options = copying.CopyOptions(
         data_format=copying.DataFormat(args.data_format),
         delimiter=args.delimiter,
         ignore_header=args.ignore_header,
     )
+    if sealed:
+        print(f"s3seal: warning: {copying.COPY_ENCRYPTED_ENDED}", file=sys.stderr)
     print(
         copying.copy_statement(
             table=args.table,
@@ -494,9 +519,18 @@ def cmd_copy_sql(args: argparse.Namespace, aws: Aws) -> int:
             options=options,
             gzip=gzip,
             master_symmetric_key=key,
+            encrypted=bool(sealed),
         )
     )
     return EXIT_OK
+
+
+def _envelope_of(aws: Aws, url: str) -> EnvelopeMetadata | None:
+    """The file's client-side envelope, or None when it carries none (plaintext under SSE)."""
+    metadata = dict(storage.head_object(aws.s3, parse_s3_url(url)).get("Metadata", {}))
+    if not ENVELOPE_NAMES & {name.lower() for name in metadata}:
+        return None
+    return EnvelopeMetadata.parse(metadata)
 
 
 def _timestamp(text: str) -> datetime:
@@ -507,35 +541,9 @@ def _timestamp(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-# Each `s3seal load` option sets the loader variable of the same meaning (see s3seal.loader), so
-# the command and the scheduled function are configured the same way; unset options fall back to
-# the environment.
-LOAD_OPTIONS = {
-    "bucket": "STAGING_BUCKET",
-    "table": "LOADER_TABLE",
-    "mode": "LOADER_MODE",
-    "iam_role": "COPY_IAM_ROLE",
-    "database": "REDSHIFT_DATABASE",
-    "cluster_id": "REDSHIFT_CLUSTER_ID",
-    "workgroup": "REDSHIFT_WORKGROUP",
-    "db_secret_arn": "REDSHIFT_SECRET_ARN",
-    "db_user": "REDSHIFT_DB_USER",
-    "key_secret": "ROOT_KEY_SECRET_ID",
-    "kms_key": "LOAD_KMS_KEY_ID",
-    "prefix": "LOAD_PREFIX_FILTER",
-    "data_format": "COPY_FORMAT",
-    "delimiter": "COPY_DELIMITER",
-    "ignore_header": "COPY_IGNORE_HEADER",
-    "min_files": "MIN_FILES",
-    "min_bytes": "MIN_BYTES",
-    "max_wait": "MAX_WAIT_SECONDS",
-    "allow_legacy": "LOAD_ALLOW_LEGACY",
-}
-
-
 def cmd_load(args: argparse.Namespace, aws: Aws) -> int:
     # Imported here: only this command needs the loader and the Data API.
-    from .load_settings import LoaderSettings  # noqa: PLC0415
+    from .load_settings import LOAD_OPTIONS, LoaderSettings, LoadMode  # noqa: PLC0415
     from .loader import Loader  # noqa: PLC0415
 
     environ = dict(os.environ)
@@ -544,6 +552,8 @@ def cmd_load(args: argparse.Namespace, aws: Aws) -> int:
         if value is not None:
             environ[variable] = str(value)
     settings = LoaderSettings.from_env(environ)
+    if settings.mode is LoadMode.CLIENT_SIDE and not args.list:
+        print(f"s3seal: warning: client-side mode. {copying.COPY_ENCRYPTED_ENDED}", file=sys.stderr)
     redshift_data = aws.client("redshift-data")
     loader = Loader(settings, aws.s3, redshift_data, aws.secrets)
     if args.list:
@@ -591,7 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="s3seal",
         description="Envelope-encrypt files and S3 objects in the Amazon S3 client-side "
-        "encryption format (V1 is what Redshift COPY ... ENCRYPTED reads).",
+        "encryption format (V3 by default, as current AWS S3 encryption clients read it).",
         epilog="Exit codes: 0 ok, 1 AWS/file error, 2 usage, 3 root-key error, "
         "4 format/decryption error.",
     )
@@ -642,8 +652,10 @@ def build_parser() -> argparse.ArgumentParser:
     encrypt.add_argument(
         "--format",
         choices=[f.value for f in Format],
-        default=Format.V1.value,
-        help="v1: Redshift COPY ENCRYPTED (default); v2: AES-GCM, tamper-evident",
+        default=DEFAULT_ENVELOPE_FORMAT.value,
+        help="v3 (default): AES-GCM with key commitment, what current AWS S3 encryption clients "
+        "read; v2: AES-GCM; v1: AES-CBC, unauthenticated (only for COPY ENCRYPTED, which "
+        "Redshift stopped reading after 2026-04-30)",
     )
     encrypt.set_defaults(run=cmd_encrypt)
 
@@ -696,7 +708,10 @@ def _add_copy_commands(
     manifest.set_defaults(run=cmd_manifest)
 
     copy_sql = commands.add_parser(
-        "copy-sql", parents=[keys, aws], help="print the COPY statement for a manifest"
+        "copy-sql",
+        parents=[keys, aws],
+        help="print the COPY statement for a manifest of plaintext (SSE) files; client-side-"
+        "encrypted files need --encrypted (COPY ENCRYPTED ended 2026-04-30: use s3seal load)",
     )
     copy_sql.add_argument("--table", required=True, help="target table (schema.table)")
     copy_sql.add_argument("--manifest", required=True, metavar="s3://BUCKET/KEY")
@@ -706,14 +721,23 @@ def _add_copy_commands(
         dest="data_format",
         choices=[f.value for f in copying.DataFormat],
         default=copying.DataFormat.DELIMITED.value,
-        help="delimited (default, with --delimiter), csv, or json ('auto')",
+        help="delimited (default, with --delimiter), csv (comma-delimited), or json ('auto')",
     )
-    copy_sql.add_argument("--delimiter", default="|", help="field delimiter (default: |)")
+    copy_sql.add_argument(
+        "--delimiter", help="field delimiter (default: | for delimited, a comma for csv)"
+    )
     copy_sql.add_argument("--ignore-header", type=int, default=0, metavar="N")
+    copy_sql.add_argument(
+        "--encrypted",
+        action="store_true",
+        help="print COPY ... ENCRYPTED for V1 files, for a cluster that still reads it (Redshift "
+        "stopped after 2026-04-30); warns on stderr",
+    )
     copy_sql.add_argument(
         "--with-key",
         action="store_true",
-        help="insert the root key (of the version the files name) instead of a placeholder",
+        help="with --encrypted: insert the root key (of the version the files name) instead of "
+        "a placeholder",
     )
     copy_sql.set_defaults(run=cmd_copy_sql)
 
@@ -732,7 +756,8 @@ def _add_load_command(commands: Any, aws: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--mode",
         choices=["server-side", "client-side"],
-        help="server-side (default; current Redshift) or client-side (COPY ENCRYPTED) "
+        help="server-side (default): decrypt into transient SSE-KMS objects, then a plain COPY; "
+        "client-side: COPY ENCRYPTED, which Redshift stopped reading after 2026-04-30 "
         "[LOADER_MODE]",
     )
     group.add_argument("--iam-role", help="the COPY role's ARN [COPY_IAM_ROLE]")
@@ -757,9 +782,12 @@ def _add_load_command(commands: Any, aws: argparse.ArgumentParser) -> None:
         "--format",
         dest="data_format",
         choices=[f.value for f in copying.DataFormat],
-        help="delimited, csv or json [COPY_FORMAT]",
+        help="delimited, csv (comma-delimited) or json [COPY_FORMAT]",
     )
-    data.add_argument("--delimiter", help="one character [COPY_DELIMITER]")
+    data.add_argument(
+        "--delimiter",
+        help="one character (default: | for delimited, a comma for csv) [COPY_DELIMITER]",
+    )
     data.add_argument("--ignore-header", type=int, metavar="N", help="[COPY_IGNORE_HEADER]")
     when = load.add_argument_group("when to load (each 0 = off; none set = always)")
     when.add_argument("--min-files", type=int, help="[MIN_FILES]")
@@ -787,7 +815,9 @@ def _add_local_command(commands: Any) -> None:
     )
     local.add_argument("--port", type=_port, help="loopback port (default: a free one)")
     local.add_argument("--examples", default="examples", help="folder of files for --demo")
-    local.add_argument("--format", choices=[f.value for f in Format], default=Format.V1.value)
+    local.add_argument(
+        "--format", choices=[f.value for f in Format], default=DEFAULT_ENVELOPE_FORMAT.value
+    )
     local.add_argument("--compression", choices=["none", "gzip"], default="none")
     local.add_argument(
         "--log-file", default=".run/s3seal-local.log", help="where the function's logs go"

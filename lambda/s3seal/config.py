@@ -28,6 +28,9 @@ MAX_OBJECT_BYTES = "MAX_OBJECT_BYTES"
 KEY_CACHE_SECONDS = "KEY_CACHE_SECONDS"
 PARTS_IN_FLIGHT = "PARTS_IN_FLIGHT"
 
+DEFAULT_ENVELOPE_FORMAT = Format.V3
+"""What current AWS S3 encryption clients read under their default (key-committing) policy.
+Only COPY ... ENCRYPTED needed V1, and Redshift stopped reading it after 2026-04-30."""
 DEFAULT_PART_SIZE_MIB = 16
 DEFAULT_KEY_CACHE_SECONDS = 300
 DEFAULT_PARTS_IN_FLIGHT = 4
@@ -52,7 +55,7 @@ class Settings:
     landing_buckets: frozenset[str]
     """Events naming any other bucket are refused before anything is touched."""
     staging_prefix: str = ""
-    envelope_format: Format = Format.V1
+    envelope_format: Format = DEFAULT_ENVELOPE_FORMAT
     compression: Compression = Compression.NONE
     part_size: int = DEFAULT_PART_SIZE_MIB * MiB
     max_object_bytes: int | None = None
@@ -76,7 +79,7 @@ class Settings:
             root_key_secret_id=required(environ, ROOT_KEY_SECRET_ID),
             landing_buckets=_landing_buckets(required(environ, LANDING_BUCKETS), staging),
             staging_prefix=_prefix(environ.get(STAGING_PREFIX, "")),
-            envelope_format=choice(environ, ENVELOPE_FORMAT, Format, Format.V1),
+            envelope_format=choice(environ, ENVELOPE_FORMAT, Format, DEFAULT_ENVELOPE_FORMAT),
             compression=choice(environ, COMPRESSION, Compression, Compression.NONE),
             part_size=integer(
                 environ,

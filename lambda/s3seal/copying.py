@@ -3,6 +3,10 @@
 A manifest is plain UTF-8 JSON, never encrypted or compressed. One COPY takes one
 ``master_symmetric_key``, so objects wrapped under different root-key versions need separate
 manifests and statements.
+
+Amazon Redshift stopped reading client-side-encrypted files in COPY after 2026-04-30
+(``COPY_ENCRYPTED_ENDED``). What loads today is plaintext under SSE-KMS: the loader's server-side
+bridge decrypts each batch into such transient objects and runs a plain COPY over them.
 """
 
 from __future__ import annotations
@@ -16,6 +20,13 @@ from enum import StrEnum
 from .errors import ConfigError
 
 KEY_PLACEHOLDER = "<base64 root key>"
+COPY_ENCRYPTED_ENDED = (
+    "Amazon Redshift stopped reading client-side-encrypted files in COPY after 2026-04-30 "
+    "(COPY ... ENCRYPTED MASTER_SYMMETRIC_KEY, which read V1 only). What works: the loader's "
+    "server-side bridge (s3seal load --mode server-side, or the loader function in server-side "
+    "mode) decrypts each batch into transient SSE-KMS objects and runs a plain COPY."
+)
+"""One wording, used wherever s3seal might lead someone to COPY ... ENCRYPTED."""
 _IDENTIFIER = re.compile(r'^(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")$')
 
 
@@ -26,21 +37,36 @@ class DataFormat(StrEnum):
     CSV = "csv"
     JSON = "json"
 
+    @property
+    def default_delimiter(self) -> str:
+        """Redshift's own: ``|`` for delimited text, ``,`` for CSV (JSON has none)."""
+        return "," if self is DataFormat.CSV else "|"
+
 
 @dataclass(frozen=True)
 class CopyOptions:
-    """The data-format part of a COPY."""
+    """The data-format part of a COPY.
+
+    ``delimiter`` None means the format's default, as in Redshift: a comma for CSV, ``|`` for
+    delimited text. A delimiter equal to that default is not written out.
+    """
 
     data_format: DataFormat = DataFormat.DELIMITED
-    delimiter: str = "|"
+    delimiter: str | None = None
     ignore_header: int = 0
+
+    @property
+    def effective_delimiter(self) -> str:
+        return self.delimiter or self.data_format.default_delimiter
 
     def clauses(self) -> list[str]:
         if self.data_format is DataFormat.JSON:
             return ["format as json 'auto'"]
         out = ["format as csv"] if self.data_format is DataFormat.CSV else []
-        if self.data_format is DataFormat.DELIMITED or self.delimiter != ",":
-            out.append(f"delimiter {literal(self.delimiter)}")
+        # Delimited text always names its delimiter (the statement reads the same either way);
+        # CSV names it only when it is not the comma COPY assumes for CSV.
+        if self.data_format is DataFormat.DELIMITED or self.effective_delimiter != ",":
+            out.append(f"delimiter {literal(self.effective_delimiter)}")
         if self.ignore_header:
             out.append(f"ignoreheader {self.ignore_header}")
         return out

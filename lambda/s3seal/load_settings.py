@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -39,6 +40,34 @@ STAGING_BUCKET = config.STAGING_BUCKET
 ROOT_KEY_SECRET_ID = config.ROOT_KEY_SECRET_ID
 """The encrypting function's variables, same names and meaning."""
 
+# Each `s3seal load` option (by its argparse dest) sets the loader variable of the same meaning,
+# so the command and the scheduled function are configured the same way; unset options fall back
+# to the environment.
+LOAD_OPTIONS = {
+    "bucket": STAGING_BUCKET,
+    "table": LOADER_TABLE,
+    "mode": LOADER_MODE,
+    "iam_role": COPY_IAM_ROLE,
+    "database": REDSHIFT_DATABASE,
+    "cluster_id": REDSHIFT_CLUSTER_ID,
+    "workgroup": REDSHIFT_WORKGROUP,
+    "db_secret_arn": REDSHIFT_SECRET_ARN,
+    "db_user": REDSHIFT_DB_USER,
+    "key_secret": ROOT_KEY_SECRET_ID,
+    "kms_key": LOAD_KMS_KEY_ID,
+    "prefix": LOAD_PREFIX_FILTER,
+    "data_format": COPY_FORMAT,
+    "delimiter": COPY_DELIMITER,
+    "ignore_header": COPY_IGNORE_HEADER,
+    "min_files": MIN_FILES,
+    "min_bytes": MIN_BYTES,
+    "max_wait": MAX_WAIT_SECONDS,
+    "allow_legacy": LOAD_ALLOW_LEGACY,
+}
+_FLAGS = {"data_format": "--format"}
+_SWITCHES = {"allow_legacy"}
+"""Options that take no value: the variable's "true" is the bare flag."""
+
 DEFAULT_MAX_BATCH_FILES = 1000
 DEFAULT_POLL_SECONDS = 2
 DEFAULT_STATEMENT_TIMEOUT_SECONDS = 600
@@ -54,7 +83,8 @@ class LoadMode(StrEnum):
     SERVER_SIDE = "server-side"
     """Decrypt into transient SSE-KMS plaintext and COPY that (current Redshift)."""
     CLIENT_SIDE = "client-side"
-    """COPY ... ENCRYPTED with the root key (Redshift before 2026-05-01)."""
+    """COPY ... ENCRYPTED with the root key, V1 only: Redshift stopped reading it after
+    2026-04-30 (``copying.COPY_ENCRYPTED_ENDED``); kept for clusters that still do."""
 
 
 # --- settings ------------------------------------------------------------------------------------
@@ -160,7 +190,7 @@ class LoaderSettings:
             data_format=choice(
                 environ, COPY_FORMAT, copying.DataFormat, copying.DataFormat.DELIMITED
             ),
-            delimiter=_delimiter(environ.get(COPY_DELIMITER) or "|"),
+            delimiter=_delimiter(environ.get(COPY_DELIMITER, "")),
             ignore_header=ignore_header,
         )
         timeout = integer(
@@ -199,7 +229,24 @@ class LoaderSettings:
         )
 
 
-def _delimiter(value: str) -> str:
+def load_command(environ: Mapping[str, str]) -> str:
+    """The ``s3seal load`` command line that sets these variables (empty and zero ones left out):
+    what the stack prints to load now, by hand, exactly as its loader function would."""
+    words = ["s3seal", "load"]
+    for dest, variable in LOAD_OPTIONS.items():
+        value = environ.get(variable, "")
+        flag = _FLAGS.get(dest, "--" + dest.replace("_", "-"))
+        if dest in _SWITCHES:
+            words += [flag] if value.lower() == "true" else []
+        elif value and value != "0":
+            words += [flag, shlex.quote(value)]
+    return " ".join(words)
+
+
+def _delimiter(value: str) -> str | None:
+    """None (unset) leaves the format's default: a comma for CSV, ``|`` for delimited text."""
+    if not value:
+        return None
     if len(value) != 1:
         raise ConfigError(f"{COPY_DELIMITER}={value!r} must be a single character")
     return value

@@ -38,6 +38,7 @@ from . import handler as handler_module
 from . import storage
 from .config import (
     COMPRESSION,
+    DEFAULT_ENVELOPE_FORMAT,
     ENVELOPE_FORMAT,
     LANDING_BUCKETS,
     PART_SIZE_MIB,
@@ -80,7 +81,7 @@ class LocalSettings:
     function_timeout_seconds: int = 900
     part_size_mib: int = 5
     """The smallest S3 allows, so the demo's larger file goes through a multipart upload."""
-    envelope_format: str = "v1"
+    envelope_format: str = DEFAULT_ENVELOPE_FORMAT.value
     compression: str = "none"
 
 

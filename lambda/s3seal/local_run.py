@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +12,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from .envelope import EnvelopeMetadata
 from .errors import S3SealError
-from .local import ACCOUNT, REGION
+from .local import REGION
+from .local_load import demo_prefix, print_load_guide
 from .local_server import UNCHECKED_SECRET_ACCESS_KEY
 
 if TYPE_CHECKING:
@@ -33,10 +33,6 @@ class DemoResult:
         return self.result == "verified"
 
 
-COPY_OPTIONS = {".csv": "delimiter '|' ignoreheader 1", ".jsonl": "format as json 'auto'"}
-PLACEHOLDER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/RedshiftCopyRole"
-
-
 def run_demo(pipeline: LocalPipeline, examples: Path, out: TextIO) -> bool:
     """Drop every file of ``examples`` into landing, wait for each to be staged, decrypt it back,
     compare, and print what happened. True only if every file verified and the DLQ is empty."""
@@ -46,7 +42,7 @@ def run_demo(pipeline: LocalPipeline, examples: Path, out: TextIO) -> bool:
         raise FileNotFoundError(f"no files in {examples}")
     uploaded = []
     for path in files:
-        key = f"demo/{path.name}"
+        key = f"{demo_prefix(path.suffix)}{path.name}"
         etag = pipeline.s3.put_object(Bucket=s.landing_bucket, Key=key, Body=path.read_bytes())[
             "ETag"
         ]
@@ -55,7 +51,8 @@ def run_demo(pipeline: LocalPipeline, examples: Path, out: TextIO) -> bool:
     results = [_check_one(pipeline, path, key, etag) for path, key, etag in uploaded]
     dead = pipeline.dead_letter_count()
     _print_table(results, out)
-    _print_copy(pipeline, results, out)
+    staged_kinds = {Path(r.key).suffix for r in results if r.verified}
+    print_load_guide(s.staging_bucket, s.secret_name, s.compression, staged_kinds, out)
     print(f"dead-letter queue: {dead} message(s)", file=out)
     ok = all(r.verified for r in results) and dead == 0
     print("ALL FILES VERIFIED" if ok else "SOME FILES FAILED", file=out)
@@ -102,36 +99,6 @@ def _print_table(results: list[DemoResult], out: TextIO) -> None:
         cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
         print("  ".join(cells).rstrip(), file=out)
     print(file=out)
-
-
-def _print_copy(pipeline: LocalPipeline, results: list[DemoResult], out: TextIO) -> None:
-    s = pipeline.settings
-    by_kind: dict[str, list[str]] = {}
-    for result in results:
-        if result.verified:
-            by_kind.setdefault(Path(result.key).suffix, []).append(pipeline.staged_key(result.key))
-    for suffix, keys in sorted(by_kind.items()):
-        manifest = {
-            "entries": [{"url": f"s3://{s.staging_bucket}/{k}", "mandatory": True} for k in keys]
-        }
-        name = f"demo/manifest{suffix}.json"
-        print(f"COPY manifest s3://{s.staging_bucket}/{name}:", file=out)
-        print(json.dumps(manifest, indent=2, ensure_ascii=False), file=out)
-        options = COPY_OPTIONS.get(suffix, "")
-        gzip = " gzip" if s.compression == "gzip" else ""
-        print(
-            f"copy <table> from 's3://{s.staging_bucket}/{name}'\n"
-            f"iam_role '{PLACEHOLDER_ROLE}'\n"
-            f"master_symmetric_key '<root key: aws secretsmanager get-secret-value "
-            f"--secret-id {s.secret_name}>'\n"
-            f"manifest encrypted{gzip} {options};\n",
-            file=out,
-        )
-    print(
-        "(Redshift stopped accepting client-side-encrypted COPY after 2026-04-30; "
-        "see the README for loading into current Redshift.)",
-        file=out,
-    )
 
 
 def serve(pipeline: LocalPipeline, out: TextIO, stop: threading.Event, poll: float = 0.5) -> None:

@@ -95,6 +95,23 @@ def test_local_file_round_trip_with_sidecar(tmp_path: Path, key_file: Path, fmt:
     assert (tmp_path / "out.csv").read_bytes() == plain.read_bytes()
 
 
+@pytest.mark.parametrize("chosen", [[], ["--format", "v3"]], ids=["default", "explicit"])
+def test_encrypt_writes_v3_by_default(tmp_path: Path, key_file: Path, chosen: list[str]) -> None:
+    # GIVEN a local file
+    plain = tmp_path / "d.csv"
+    plain.write_bytes(b"id,name\n" + b"1,a\n" * 5000)
+    # WHEN it is encrypted with no --format (or --format v3)
+    enc = run("encrypt", str(plain), str(tmp_path / "d.enc"), "--key-file", str(key_file), *chosen)
+    # THEN the envelope is V3 (suite 115, key commitment), and it decrypts back
+    assert enc.returncode == 0, enc.stderr
+    sidecar = json.loads((tmp_path / "d.enc.s3seal.json").read_text())
+    assert sidecar["x-amz-c"] == "115" and {"x-amz-3", "x-amz-d", "x-amz-i"} <= set(sidecar)
+    assert "x-amz-key" not in sidecar and "x-amz-key-v2" not in sidecar
+    body = (tmp_path / "d.enc").read_bytes()
+    assert decrypt_bytes(root_key(key_file), body, sidecar) == plain.read_bytes()
+    assert b"v3 (default)" in run("encrypt", "--help").stdout
+
+
 def test_root_key_from_environment_variable(tmp_path: Path, key_file: Path) -> None:
     plain = tmp_path / "a.txt"
     plain.write_bytes(b"hello, redshift\n")
@@ -153,22 +170,32 @@ def test_decrypts_ruby_vector_with_its_json_as_metadata(tmp_path: Path, vector: 
 # --- failures: exit codes, messages, and no partial output ----------------------------------
 
 
-def test_wrong_root_key_exits_3_names_the_object_and_writes_nothing(
-    tmp_path: Path, key_file: Path
+@pytest.mark.parametrize(
+    ("fmt", "code", "says"),
+    [
+        ("v1", 3, b"wrong root key"),
+        ("v2", 3, b"wrong root key"),
+        # V3 (the default): a wrong root key and a tampered x-amz-3 fail the same key unwrap, and
+        # every V3 failure shares one opaque message, so this is a format error (exit 4).
+        (None, 4, b"no plaintext is valid"),
+    ],
+    ids=["v1", "v2", "v3-default"],
+)
+def test_wrong_root_key_fails_names_the_object_and_writes_nothing(
+    tmp_path: Path, key_file: Path, fmt: str | None, code: int, says: bytes
 ) -> None:
     plain = tmp_path / "p.bin"
     plain.write_bytes(b"secret rows\n" * 100)
-    assert (
-        run("encrypt", str(plain), str(tmp_path / "p.enc"), "--key-file", str(key_file)).returncode
-        == 0
-    )
+    chosen = ["--format", fmt] if fmt else []
+    encrypt = ["encrypt", str(plain), str(tmp_path / "p.enc"), "--key-file", str(key_file)]
+    assert run(*encrypt, *chosen).returncode == 0
     other = new_key_file(tmp_path / "other.key")
     result = run(
         "decrypt", str(tmp_path / "p.enc"), str(tmp_path / "out.bin"), "--key-file", str(other)
     )
-    assert result.returncode == 3
+    assert result.returncode == code
     assert str(tmp_path / "p.enc").encode() in result.stderr
-    assert b"wrong root key" in result.stderr
+    assert says in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["p.bin", "p.enc", "p.enc.s3seal.json", "root.key", "other.key"]
     )
@@ -440,12 +467,13 @@ def test_s3_round_trip_multipart_with_secret_and_endpoint_env(
         "decrypt", url, str(tmp_path / "back.csv"), "--key-secret", "s3seal/test-rt", env=env
     )
     assert local.returncode == 0, local.stderr
-    # THEN the object is a 3-part V1 envelope naming the secret version; both copies match
+    # THEN the object is a 3-part V3 envelope (the default) naming the secret version in its
+    # materials description; both copies match
     head = s3.head_object(Bucket=bucket, Key="in/big.csv", PartNumber=1)
     assert head["PartsCount"] == 3
     meta = s3.head_object(Bucket=bucket, Key="in/big.csv")["Metadata"]
-    assert meta["x-amz-unencrypted-content-length"] == str(12 * MiB + 7)
-    assert "s3seal:secret-version" in json.loads(meta["x-amz-matdesc"])
+    assert meta["x-amz-c"] == "115" and "x-amz-key" not in meta
+    assert "s3seal:secret-version" in json.loads(meta["x-amz-m"])
     assert s3.get_object(Bucket=bucket, Key="out/big.csv")["Body"].read() == plain.read_bytes()
     assert (tmp_path / "back.csv").read_bytes() == plain.read_bytes()
 

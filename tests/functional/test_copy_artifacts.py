@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 
+from s3seal.copying import manifest_bytes
 from s3seal.envelope import encrypt_bytes
 from s3seal.keys import SECRET_ARN_FIELD, SECRET_VERSION_FIELD, generate_root_key
 
@@ -31,11 +32,13 @@ def run(*args: str, endpoint: str) -> Any:
     )
 
 
-def stage(s3: Any, bucket: str, key: str, root_b64: str, arn: str, version: str) -> None:
+def stage(
+    s3: Any, bucket: str, key: str, root_b64: str, arn: str, version: str, fmt: str = "v1"
+) -> None:
     body, metadata = encrypt_bytes(
         base64.b64decode(root_b64),
         b"1|a\n2|b\n",
-        "v1",
+        fmt,
         description={SECRET_ARN_FIELD: arn, SECRET_VERSION_FIELD: version},
     )
     s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata)
@@ -78,29 +81,68 @@ def test_manifests_group_by_key_version_and_copy_sql(
     assert manifests[v2][1] == {
         "entries": [{"url": f"s3://{bucket}/in/c.csv.gz", "mandatory": True}]
     }
-    # WHEN COPY statements are printed, without and with the key
-    plain = run(
-        "copy-sql",
-        "--table",
-        "public.sales",
-        "--manifest",
-        manifests[v1][0],
-        "--iam-role",
-        ROLE,
-        endpoint=moto_endpoint,
-    )
+    # WHEN COPY statements are asked for without --encrypted, then with it (and with the key)
+    copy_sql = ["copy-sql", "--table", "public.sales", "--iam-role", ROLE]
+    refused = run(*copy_sql, "--manifest", manifests[v1][0], endpoint=moto_endpoint)
+    plain = run(*copy_sql, "--manifest", manifests[v1][0], "--encrypted", endpoint=moto_endpoint)
     keyed = run(
-        "copy-sql", "--table", "public.sales", "--manifest", manifests[v2][0], "--iam-role", ROLE,
-        "--with-key", "--key-secret", name, endpoint=moto_endpoint,
+        *copy_sql, "--manifest", manifests[v2][0], "--encrypted", "--with-key",
+        "--key-secret", name, endpoint=moto_endpoint,
     )  # fmt: skip
-    # THEN the key appears only when asked for, and it is the version that wrapped the files
-    assert plain.returncode == 0, plain.stderr
+    # THEN COPY ENCRYPTED is not offered by default: the message says it ended and what works
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert "2026-04-30" in refused.stderr and "s3seal load --mode server-side" in refused.stderr
+    assert "--encrypted" in refused.stderr
+    # ... with --encrypted it is printed, with a warning on stderr every time
+    for result in (plain, keyed):
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.startswith("s3seal: warning: ") and "2026-04-30" in result.stderr
+    # ... and the key appears only when asked for, and it is the version that wrapped the files
     assert "master_symmetric_key '<base64 root key>'" in plain.stdout
     assert first_key not in plain.stdout and second_key not in plain.stdout
     assert plain.stdout.rstrip().endswith("manifest encrypted delimiter '|';")
-    assert keyed.returncode == 0, keyed.stderr
     assert f"master_symmetric_key '{second_key}'" in keyed.stdout
     assert "manifest encrypted gzip delimiter '|'" in keyed.stdout
+    assert first_key not in keyed.stderr and second_key not in keyed.stderr
+
+
+def test_copy_sql_refuses_encrypted_for_v3_and_gives_plain_copy_for_plaintext(
+    moto_endpoint: str, s3: Any, bucket: str
+) -> None:
+    # GIVEN a manifest of V3 staged files (the default format), one of plaintext CSV files (as the
+    # server-side bridge writes them, under SSE-KMS), and one mixing the two
+    root = generate_root_key()
+    stage(s3, bucket, "in/a.csv", root, "arn:aws:secretsmanager:us-east-1:1:secret:x", "v", "v3")
+    s3.put_object(Bucket=bucket, Key="load/b.csv", Body=b"1,a\n")
+    manifests = {
+        "v3": ["in/a.csv"],
+        "plain": ["load/b.csv"],
+        "mixed": ["load/b.csv", "in/a.csv"],
+    }
+    for name, keys in manifests.items():
+        body = manifest_bytes(f"s3://{bucket}/{k}" for k in keys)
+        s3.put_object(Bucket=bucket, Key=f"m/{name}.json", Body=body)
+    copy_sql = ["copy-sql", "--table", "public.sales", "--iam-role", ROLE]
+
+    def manifest(name: str) -> list[str]:
+        return ["--manifest", f"s3://{bucket}/m/{name}.json"]
+
+    # WHEN copy-sql is asked for each
+    v3 = run(*copy_sql, *manifest("v3"), "--encrypted", endpoint=moto_endpoint)
+    plain = run(*copy_sql, *manifest("plain"), "--format", "csv", endpoint=moto_endpoint)
+    mixed = run(*copy_sql, *manifest("mixed"), endpoint=moto_endpoint)
+    not_sealed = run(*copy_sql, *manifest("plain"), "--encrypted", endpoint=moto_endpoint)
+    # THEN COPY ENCRYPTED is refused for V3 (it read V1 only), naming the file and what works
+    assert v3.returncode == 4 and v3.stdout == ""
+    assert f"s3://{bucket}/in/a.csv is v3" in v3.stderr and "s3seal load" in v3.stderr
+    # ... plaintext gets a plain, comma-delimited CSV COPY with no warning
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stderr == ""
+    assert plain.stdout.rstrip().endswith("\nmanifest format as csv;")
+    assert "master_symmetric_key" not in plain.stdout
+    # ... a manifest mixing the two, or --encrypted for plaintext, is refused
+    assert mixed.returncode == 4 and "mixes" in mixed.stderr
+    assert not_sealed.returncode == 2 and "no client-side envelope" in not_sealed.stderr
 
 
 def test_manifest_since_and_empty_prefix(moto_endpoint: str, s3: Any, bucket: str) -> None:

@@ -907,3 +907,49 @@ def test_a_forged_batch_record_with_a_hostile_batch_id_never_reaches_sql(
         loader.retry(hostile)
     # THEN nothing was sent to Redshift (the stub fails any call it was not given)
     redshift.done()
+
+
+def test_server_side_loads_v3_as_comma_delimited_csv_from_the_load_options(
+    staging: Staging, redshift: Redshift
+) -> None:
+    # GIVEN a V3 object (the default staging format) and the loader configured as
+    # `s3seal load --format csv --ignore-header 1` configures it: no delimiter named
+    plaintext = b"id,name\n1,a\n"
+    staging.stage("in/a.csv", plaintext, fmt=Format.V3)
+    bucket = staging.bucket
+    environ = {
+        "STAGING_BUCKET": bucket,
+        "LOADER_TABLE": "sales",
+        "COPY_IAM_ROLE": ROLE,
+        "REDSHIFT_DATABASE": "dev",
+        "REDSHIFT_CLUSTER_ID": "analytics",
+        "REDSHIFT_SECRET_ARN": DB_SECRET,
+        "ROOT_KEY_SECRET_ID": staging.secret_id,
+        "LOAD_KMS_KEY_ID": KMS_KEY,
+        "COPY_FORMAT": "csv",
+        "COPY_IGNORE_HEADER": "1",
+        "LOADER_POLL_SECONDS": "0",
+    }
+    seen: dict[str, bytes] = {}
+    redshift.before_copy(
+        lambda: seen.update(
+            (item["Key"], staging.read(item["Key"])) for item in staging.load_versions()
+        )
+    )
+    redshift.create_table()
+    # THEN the COPY is a plain one, comma-delimited CSV as in Redshift (no delimiter '|') ...
+    redshift.copy(
+        [server_copy(bucket, B1, "manifest format as csv ignoreheader 1"), log_insert(B1, 1)],
+        B1,
+        B1,
+    )
+    loader = make_loader(staging, redshift, LoaderSettings.from_env(environ), ids=(B1,))
+
+    # WHEN the loader runs
+    summary = loader.run().to_dict()
+
+    # ... and it read the V3 object's plaintext, under SSE-KMS, deleted afterwards
+    redshift.done()
+    assert summary["batches_loaded"] == 1
+    assert seen[f"_s3seal/load/{B1}/in/a.csv"] == plaintext
+    assert staging.load_versions() == []

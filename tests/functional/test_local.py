@@ -24,8 +24,6 @@ from botocore.exceptions import ClientError
 
 from s3seal.local import LocalPipeline, LocalSettings, free_loopback_port
 
-from ..interop.ruby_sdk import run_ruby
-
 ROOT = Path(__file__).resolve().parents[2]
 S3SEAL = str(Path(sys.executable).parent / "s3seal")
 
@@ -53,7 +51,7 @@ def landing_versions(s3: Any, bucket: str, key: str) -> list[dict[str, Any]]:
     return [item for item in items if item["Key"] == key]
 
 
-def test_demo_stages_and_verifies_every_example(tmp_path: Path) -> None:
+def test_demo_stages_v3_and_verifies_every_example(tmp_path: Path) -> None:
     # GIVEN the shipped examples (a CSV, a multi-MiB JSON-lines file, a unicode key)
     examples = sorted(p.name for p in (ROOT / "examples").iterdir() if p.is_file())
     assert len(examples) >= 3
@@ -66,15 +64,21 @@ def test_demo_stages_and_verifies_every_example(tmp_path: Path) -> None:
         timeout=180,
         check=False,
     )
-    # THEN every file is verified, the DLQ is empty, and a manifest and COPY are printed
+    # THEN every file is staged as V3 (the default) and verified, and the DLQ is empty ...
     assert result.returncode == 0, result.stdout + result.stderr
     for name in examples:
-        assert re.search(rf"demo/{re.escape(name)}\s+\d+\s+\d+\s+v1\s+verified", result.stdout), (
-            name
-        )
+        row = rf"demo/\w+/{re.escape(name)}\s+\d+\s+\d+\s+v3\s+verified"
+        assert re.search(row, result.stdout), name
     assert "dead-letter queue: 0 message(s)" in result.stdout
     assert "ALL FILES VERIFIED" in result.stdout
-    assert '"mandatory": true' in result.stdout and "manifest encrypted" in result.stdout
+    # ... and the way into Redshift shown is the loader's server-side bridge, never COPY ENCRYPTED
+    out = result.stdout.lower()
+    assert "master_symmetric_key" not in out and "manifest encrypted" not in out
+    assert "copy ... encrypted ended 2026-04-30" in out
+    assert "s3seal load --bucket s3seal-staging --table public.demo_csv --mode server-side" in out
+    assert "--prefix demo/csv/ --format delimited --ignore-header 1" in out
+    assert "manifest delimiter '|' ignoreheader 1;" in out
+    assert "manifest format as json 'auto';" in out
     # ... with the function's logs in the log file, not on the terminal
     assert '"message":"object staged"' not in result.stdout
     assert '"message":"object staged"' in (tmp_path / "local.log").read_text()
@@ -126,7 +130,7 @@ def wait_for(lines: queue.Queue[str], text: str, timeout: float) -> str:
     raise AssertionError(f"{text!r} not printed within {timeout} s; got:\n{''.join(seen)}")
 
 
-def test_serve_stages_a_dropped_file_readable_by_the_aws_sdk(
+def test_serve_stages_a_dropped_file_as_v3_readable_with_the_banners_command(
     serving: Serving, tmp_path: Path
 ) -> None:
     proc, endpoint, lines, banner = serving
@@ -139,7 +143,6 @@ def test_serve_stages_a_dropped_file_readable_by_the_aws_sdk(
     assert f"--key-secret s3seal/root-key --endpoint-url {endpoint}" in banner
     key_id = exported_access_key_id(banner)
     s3 = local_client(endpoint, "s3", key_id)
-    secrets = local_client(endpoint, "secretsmanager", key_id)
     sqs = local_client(endpoint, "sqs", key_id)
     # GIVEN a file dropped into landing, as a user would with boto3 or the AWS CLI
     data = os.urandom(700_001)
@@ -148,16 +151,21 @@ def test_serve_stages_a_dropped_file_readable_by_the_aws_sdk(
     # THEN within a few seconds it is reported staged ...
     wait_for(lines, "staged s3://s3seal-staging/incoming/drop 1.bin", 15)
     assert time.monotonic() - started < 15
-    # ... the official AWS SDK for Ruby decrypts it to the same bytes ...
-    root_key = base64.b64decode(
-        secrets.get_secret_value(SecretId="s3seal/root-key")["SecretString"]
-    )
+    # ... as V3 (the default; the AWS SDK for Ruby reads V1/V2 only, and the official clients'
+    # reading of V3 is tests/interop's), and the banner's decrypt command gives the same bytes ...
+    staged = s3.head_object(Bucket="s3seal-staging", Key="incoming/drop 1.bin")["Metadata"]
+    assert staged["x-amz-c"] == "115" and "x-amz-key" not in staged
     out = tmp_path / "decrypted.bin"
-    run = run_ruby(
-        "get", "v1", endpoint=endpoint, bucket="s3seal-staging", root_key=root_key,
-        objects=[("incoming/drop 1.bin", out)], access_key_id=key_id,
+    decrypt = subprocess.run(
+        [
+            S3SEAL, "decrypt", "s3://s3seal-staging/incoming/drop 1.bin", str(out),
+            "--key-secret", "s3seal/root-key", "--endpoint-url", endpoint,
+        ],
+        env=os.environ | {"AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": "local",
+                          "AWS_DEFAULT_REGION": "us-east-1"},
+        capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
-    run.expect_ok("incoming/drop 1.bin")
+    assert decrypt.returncode == 0, decrypt.stderr
     assert out.read_bytes() == data
     # ... no version of the plaintext is left, and the DLQ is empty
     deadline = time.monotonic() + 10

@@ -18,6 +18,7 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from s3seal import handler as handler_module
 from s3seal import rotation
@@ -56,10 +57,15 @@ def forms(secret: bytes) -> list[bytes]:
     ]
 
 
-def unwrap_v1_data_key(root_key: bytes, wrapped_b64: str) -> bytes:
-    decryptor = Cipher(algorithms.AES(root_key), modes.ECB()).decryptor()
-    padded = decryptor.update(base64.b64decode(wrapped_b64)) + decryptor.finalize()
-    return padded[:32]
+def unwrap_data_key(root_key: bytes, metadata: dict[str, str]) -> bytes:
+    """The staged object's data key, unwrapped here independently of s3seal: V1's AES-ECB, or
+    V3's (the default) AES-GCM wrap, IV || ciphertext || tag with the AAD "115"."""
+    if "x-amz-key" in metadata:
+        decryptor = Cipher(algorithms.AES(root_key), modes.ECB()).decryptor()
+        padded = decryptor.update(base64.b64decode(metadata["x-amz-key"])) + decryptor.finalize()
+        return padded[:32]
+    wrapped = base64.b64decode(metadata["x-amz-3"])
+    return AESGCM(root_key).decrypt(wrapped[:12], wrapped[12:], b"115")
 
 
 def test_logs_and_metrics_never_carry_keys_or_plaintext(
@@ -106,7 +112,7 @@ def test_logs_and_metrics_never_carry_keys_or_plaintext(
     secrets = [harness.root_key, base64.b64decode(invalid_key)]
     for item in items:
         _, metadata, _ = harness.staged(item.key)
-        secrets.append(unwrap_v1_data_key(harness.root_key, metadata["x-amz-key"]))
+        secrets.append(unwrap_data_key(harness.root_key, metadata))
     assert len(set(secrets)) == len(items) + 2
     for secret in secrets:
         for form in forms(secret):

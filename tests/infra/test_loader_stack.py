@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
 
+from infra.bundling import ROOT
 from infra.nag import add_checks
 from infra.settings import SettingsError, StackSettings
 from infra.stack import S3SealStack
@@ -16,7 +20,7 @@ from infra.stack import S3SealStack
 from .conftest import NO_BUNDLING, Synth, synth
 from .test_stack import ref_arn, role_statements
 
-CLUSTER = {
+CLUSTER: dict[str, Any] = {
     "redshift_cluster_id": "analytics",
     "redshift_db_user": "loader",
     "loader_table": "public.sales",
@@ -66,7 +70,6 @@ def test_server_side_loader() -> None:
                     "LOAD_PREFIX_FILTER": "",
                     "COPY_IAM_ROLE": ref_arn(s, s.stack.redshift.role),
                     "COPY_FORMAT": "delimited",
-                    "COPY_DELIMITER": "|",
                     "COPY_IGNORE_HEADER": "0",
                     "REDSHIFT_CLUSTER_ID": "analytics",
                     "REDSHIFT_DATABASE": "dev",
@@ -119,6 +122,37 @@ def test_server_side_loader() -> None:
     assert ref_arn(s, loader.role) in policy[0]["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
 
 
+def test_server_side_outputs_give_the_load_command_with_the_functions_settings() -> None:
+    s = synth(loader_mode="server-side", copy_format="csv", **CLUSTER)
+    loader = s.stack.loader
+    assert loader is not None and loader.load_key is not None
+    outputs = s.template.find_outputs("*")
+    assert outputs["LoaderMode"]["Value"] == "server-side"
+    assert outputs["LoaderFunctionName"]["Value"] == {"Ref": s.logical_id(loader.function)}
+    [head, *parts] = outputs["LoadCommand"]["Value"]["Fn::Join"][1]
+    assert head.startswith("s3seal load --bucket ")
+    text = json.dumps(parts)
+    assert "--mode server-side" in text and "--table public.sales" in text
+    assert "--format csv" in text and "--delimiter" not in text  # csv: COPY's own comma
+    assert json.dumps(ref_arn(s, loader.load_key)) in text  # --kms-key: the load key
+    assert "encrypted" not in text.lower()
+
+
+def test_a_csv_loader_gets_no_pipe_delimiter_and_an_explicit_one_passes() -> None:
+    def variables(**extra: Any) -> dict[str, Any]:
+        s = synth(loader_mode="server-side", copy_format="csv", **CLUSTER, **extra)
+        [fn] = [
+            f["Properties"]
+            for f in s.resources("AWS::Lambda::Function").values()
+            if f["Properties"]["Handler"] == "s3seal.loader.handler"
+        ]
+        env: dict[str, Any] = fn["Environment"]["Variables"]
+        return env
+
+    assert "COPY_DELIMITER" not in variables()
+    assert variables(copy_delimiter=";")["COPY_DELIMITER"] == ";"
+
+
 def test_client_side_loader_needs_no_load_key() -> None:
     s = synth(
         loader_mode="client-side",
@@ -127,6 +161,15 @@ def test_client_side_loader_needs_no_load_key() -> None:
         loader_table="sales",
     )
     assert s.stack.loader is not None and s.stack.loader.load_key is None
+    # COPY ENCRYPTED reads V1 only: the function writes V1 for it, and the outputs warn
+    function = [
+        f["Properties"]["Environment"]["Variables"]
+        for f in s.resources("AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "s3seal.handler.handler"
+    ]
+    assert function[0]["ENVELOPE_FORMAT"] == "v1"
+    outputs = s.template.find_outputs("*")
+    assert "2026-04-30" in outputs["LoaderMode"]["Description"]
     [read] = [
         st
         for st in role_statements(s, s.stack.redshift.role)
@@ -170,9 +213,45 @@ def test_loader_passes_cdk_nag(tmp_path: Path, settings: dict[str, Any]) -> None
             "redshift_secret_arn",
         ),
         ({"loader_mode": "sometimes"}, "loader_mode"),
+        ({"loader_mode": "server-side", **CLUSTER, "copy_format": "parquet"}, "copy_format"),
+        ({"loader_mode": "server-side", **CLUSTER, "copy_delimiter": "||"}, "copy_delimiter"),
     ],
-    ids=["no-table", "no-warehouse", "no-credentials", "bad-mode"],
+    ids=["no-table", "no-warehouse", "no-credentials", "bad-mode", "bad-format", "bad-delimiter"],
 )
 def test_loader_context_is_checked(settings: dict[str, Any], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         StackSettings(**settings)
+
+
+@pytest.mark.parametrize("fmt", ["v2", "v3"])
+def test_client_side_loader_refuses_a_format_copy_encrypted_cannot_read(fmt: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        StackSettings(envelope_format=fmt, loader_mode="client-side", **CLUSTER)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"envelope_format={fmt}" in message and "loader_mode=client-side" in message
+    assert "v1 only" in message and "2026-04-30" in message
+
+
+def test_client_side_loader_accepts_v1_and_defaults_to_it() -> None:
+    assert StackSettings(envelope_format="v1", loader_mode="client-side", **CLUSTER)
+    unset = StackSettings(loader_mode="client-side", **CLUSTER)
+    assert unset.function_envelope_format == "v1"
+    assert StackSettings(loader_mode="server-side", **CLUSTER).function_envelope_format == "v3"
+
+
+def test_cdk_synth_refuses_client_side_with_v3_in_one_line() -> None:
+    """Through app.py, the only reader of context, as `cdk synth -c ...` runs it."""
+    context = {"loader_mode": "client-side", "envelope_format": "v3", **CLUSTER}
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env=os.environ | {"CDK_CONTEXT_JSON": json.dumps(context)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("s3seal: context envelope_format=v3 cannot be used with loader_mode=")

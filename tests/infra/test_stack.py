@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from infra.stack import KEY_PLACEHOLDER, OUTPUT_COPY_TEMPLATE
+from infra.stack import LOADER_OFF, OUTPUT_LOAD_COMMAND, OUTPUT_LOADER_MODE
 
 from .conftest import Synth, synth
 
@@ -416,7 +416,7 @@ def test_alarm_email_subscription() -> None:
     )
 
 
-def test_outputs_and_copy_template(default: Synth) -> None:
+def test_outputs_lead_to_the_loader_not_to_copy_encrypted(default: Synth) -> None:
     outputs = default.template.find_outputs("*")
     assert {
         "LandingBucketName",
@@ -425,11 +425,37 @@ def test_outputs_and_copy_template(default: Synth) -> None:
         "DeadLetterQueueUrl",
         "RootKeySecretArn",
         "RedshiftCopyRoleArn",
-        OUTPUT_COPY_TEMPLATE,
+        OUTPUT_LOADER_MODE,
+        OUTPUT_LOAD_COMMAND,
     } <= set(outputs)
-    copy_sql = json.dumps(outputs[OUTPUT_COPY_TEMPLATE]["Value"])
-    assert KEY_PLACEHOLDER in copy_sql
-    assert "encrypted" in copy_sql and "manifest" in copy_sql
+    # Redshift stopped reading client-side-encrypted files in COPY after 2026-04-30: no output
+    # may offer COPY ... ENCRYPTED, and with the loader off the command output says how to load.
+    assert "CopyStatementTemplate" not in outputs
+    text = json.dumps(outputs).lower()
+    assert "master_symmetric_key" not in text and "manifest encrypted" not in text
+    assert outputs[OUTPUT_LOADER_MODE]["Value"] == "off"
+    assert outputs[OUTPUT_LOAD_COMMAND]["Value"] == LOADER_OFF
+    assert "loader_mode=server-side" in LOADER_OFF and "2026-04-30" in LOADER_OFF
+
+
+def function_format(s: Synth) -> str:
+    [fn] = [
+        f["Properties"]
+        for f in s.resources("AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "s3seal.handler.handler"
+    ]
+    value: str = fn["Environment"]["Variables"]["ENVELOPE_FORMAT"]
+    return value
+
+
+def test_the_function_writes_v3_by_default(default: Synth) -> None:
+    assert default.stack.settings.envelope_format is None
+    assert function_format(default) == "v3"
+
+
+@pytest.mark.parametrize("fmt", ["v1", "v2", "v3"])
+def test_an_explicit_format_reaches_the_function(fmt: str) -> None:
+    assert function_format(synth(envelope_format=fmt)) == fmt
 
 
 @pytest.mark.parametrize(
@@ -439,6 +465,7 @@ def test_outputs_and_copy_template(default: Synth) -> None:
         ({"batch_size": 50}, "max_batching_window_seconds"),
         ({"root_key_rotation_days": -1}, "root_key_rotation_days"),
         ({"function_timeout_seconds": 1000}, "function_timeout_seconds"),
+        ({"envelope_format": "v4"}, "envelope_format must be v1, v2, v3"),
     ],
 )
 def test_bad_context_is_refused_naming_the_key(context: dict[str, Any], message: str) -> None:

@@ -21,7 +21,7 @@ def test_defaults() -> None:
     assert settings.staging_bucket == "staging"
     assert settings.root_key_secret_id == "s3seal/root-key"
     assert settings.staging_prefix == ""
-    assert settings.envelope_format is Format.V1
+    assert settings.envelope_format is Format.V3
     assert settings.compression is Compression.NONE
     assert settings.part_size == 16 * MiB
     assert settings.max_object_bytes is None
@@ -51,6 +51,18 @@ def test_every_setting_is_read() -> None:
     assert settings.max_object_bytes == 1000
     assert settings.key_cache_seconds == 60
     assert settings.parts_in_flight == 2
+
+
+@pytest.mark.parametrize("fmt", list(Format))
+def test_every_format_is_accepted_in_any_case(fmt: Format) -> None:
+    for spelling in (fmt.value, fmt.value.upper(), f" {fmt.value} "):
+        settings = Settings.from_env(REQUIRED | {"ENVELOPE_FORMAT": spelling})
+        assert settings.envelope_format is fmt
+
+
+def test_an_empty_format_means_the_default_v3() -> None:
+    assert Settings.from_env(REQUIRED | {"ENVELOPE_FORMAT": ""}).envelope_format is Format.V3
+    assert Settings(staging_bucket="s", root_key_secret_id="k").envelope_format is Format.V3
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from s3seal.copying import (
+    COPY_ENCRYPTED_ENDED,
     KEY_PLACEHOLDER,
     CopyOptions,
     DataFormat,
@@ -59,6 +60,35 @@ def test_server_side_copy_has_no_key_and_no_encrypted() -> None:
     )
     assert "master_symmetric_key" not in sql and "encrypted" not in sql
     assert sql.endswith("manifest format as json 'auto';")
+
+
+def test_csv_is_comma_delimited_as_in_redshift() -> None:
+    # GIVEN CSV with no delimiter named: COPY's CSV default, a comma, so no delimiter clause
+    assert CopyOptions(DataFormat.CSV).clauses() == ["format as csv"]
+    assert CopyOptions(DataFormat.CSV).effective_delimiter == ","
+    assert CopyOptions(DataFormat.CSV, delimiter=",").clauses() == ["format as csv"]
+    # an explicit other delimiter is kept; delimited text keeps its pipe
+    assert CopyOptions(DataFormat.CSV, delimiter=";").clauses() == [
+        "format as csv",
+        "delimiter ';'",
+    ]
+    assert CopyOptions().clauses() == ["delimiter '|'"]
+    assert CopyOptions(DataFormat.DELIMITED, delimiter="\t").clauses() == ["delimiter '\t'"]
+    sql = copy_statement(
+        table="sales",
+        manifest_url="s3://b/_s3seal/load/batch/manifest.json",
+        iam_role=ROLE,
+        options=CopyOptions(DataFormat.CSV, ignore_header=1),
+        encrypted=False,
+    )
+    assert sql.endswith("manifest format as csv ignoreheader 1;")
+    assert "'|'" not in sql
+
+
+def test_the_end_of_copy_encrypted_is_worded_once() -> None:
+    assert "2026-04-30" in COPY_ENCRYPTED_ENDED
+    assert "s3seal load --mode server-side" in COPY_ENCRYPTED_ENDED
+    assert "SSE-KMS" in COPY_ENCRYPTED_ENDED and "\n" not in COPY_ENCRYPTED_ENDED
 
 
 def test_literals_are_escaped_and_table_names_checked() -> None:

@@ -9,7 +9,7 @@ import pytest
 from s3seal.batches import BatchObject, BatchRecord, State, new_batch_id
 from s3seal.copying import DataFormat
 from s3seal.errors import ConfigError
-from s3seal.load_settings import LoaderSettings, LoadMode
+from s3seal.load_settings import LoaderSettings, LoadMode, load_command
 from s3seal.redshift_data import Target
 
 ENV = {
@@ -54,6 +54,28 @@ def test_defaults_are_server_side_and_always_load() -> None:
     assert settings.mode is LoadMode.SERVER_SIDE
     assert not settings.thresholds_set
     assert settings.copy_options.clauses() == ["delimiter '|'"]
+
+
+def test_csv_without_a_delimiter_is_comma_delimited() -> None:
+    settings = LoaderSettings.from_env(ENV | {"COPY_FORMAT": "csv"})
+    assert settings.copy_options.delimiter is None
+    assert settings.copy_options.clauses() == ["format as csv"]
+    empty = LoaderSettings.from_env(ENV | {"COPY_FORMAT": "csv", "COPY_DELIMITER": ""})
+    assert empty.copy_options.clauses() == ["format as csv"]
+    tabs = LoaderSettings.from_env(ENV | {"COPY_FORMAT": "csv", "COPY_DELIMITER": "\t"})
+    assert tabs.copy_options.clauses() == ["format as csv", "delimiter '\t'"]
+
+
+def test_load_command_gives_the_options_that_set_these_variables() -> None:
+    env = ENV | {"COPY_FORMAT": "csv", "MIN_FILES": "0", "LOADER_MODE": "server-side"}
+    command = load_command(env)
+    assert command == (
+        "s3seal load --bucket staging --table analytics.sales --mode server-side "
+        "--iam-role arn:aws:iam::123456789012:role/RedshiftCopyRole --database dev "
+        "--workgroup analytics --key-secret s3seal/root-key --kms-key alias/s3seal-load "
+        "--format csv"
+    )
+    assert load_command({"LOADER_TABLE": "it's"}) == "s3seal load --table 'it'\"'\"'s'"
 
 
 @pytest.mark.parametrize(
