@@ -21,6 +21,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from .access import source_account
+
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_DIR = ROOT / "lambda"
 REQUIREMENTS = LAMBDA_DIR / "requirements.txt"
@@ -97,7 +99,11 @@ def function_role(scope: Construct, construct_id: str, log_group: logs.ILogGroup
     Used instead of the AWSLambdaBasicExecutionRole managed policy, which allows writing to
     every log group in the account.
     """
-    role = iam.Role(scope, construct_id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    role = iam.Role(
+        scope,
+        construct_id,
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com", conditions=source_account()),
+    )
     log_group.grant_write(role)
     return role
 
