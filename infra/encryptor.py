@@ -11,6 +11,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as sm
 from aws_cdk import aws_sqs as sqs
+from aws_cdk.interfaces import aws_s3 as s3_refs
 from constructs import Construct
 
 from s3seal import config as env
@@ -33,7 +34,9 @@ class QueueDestination:
     def __init__(self, queue: sqs.Queue) -> None:
         self.queue = queue
 
-    def bind(self, scope: Construct, bucket: s3.IBucket) -> s3.BucketNotificationDestinationConfig:
+    def bind(
+        self, scope: Construct, bucket: s3_refs.IBucketRef
+    ) -> s3.BucketNotificationDestinationConfig:
         self.queue.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="S3SendsThisBucketsNotifications",
@@ -41,7 +44,7 @@ class QueueDestination:
                 actions=["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
                 resources=[self.queue.queue_arn],
                 conditions={
-                    "ArnLike": {"aws:SourceArn": bucket.bucket_arn},
+                    "ArnLike": {"aws:SourceArn": bucket.bucket_ref.bucket_arn},
                     **source_account(),
                 },
             )
