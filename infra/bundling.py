@@ -1,9 +1,9 @@
 """The functions' code asset, bundled locally with pip: no Docker needed.
 
 The asset is the ``s3seal`` package plus its runtime dependencies installed for the Lambda
-platform (Linux arm64, the runtime's Python). When ``make`` has downloaded those wheels into
-``.cache/lambda-wheels``, pip installs from there without touching the network, so ``cdk synth``
-works offline.
+platform (Linux arm64, the runtime's Python) from ``lambda/requirements.lock``, hash-checked.
+When ``make`` has downloaded those wheels into ``.cache/lambda-wheels``, pip installs from there
+without touching the network, so ``cdk synth`` works offline.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from .access import source_account
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_DIR = ROOT / "lambda"
-REQUIREMENTS = LAMBDA_DIR / "requirements.txt"
+REQUIREMENTS_LOCK = LAMBDA_DIR / "requirements.lock"
+"""Every bundled distribution pinned with its wheel's hash (scripts/lock_lambda_requirements.py)."""
 WHEEL_CACHE = ROOT / ".cache" / "lambda-wheels"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 PLATFORM = "manylinux2014_aarch64"
@@ -38,7 +39,10 @@ def pip_arguments(target: str) -> list[str]:
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
         "--no-compile", "--platform", PLATFORM, "--implementation", "cp",
         "--python-version", PYTHON_VERSION, "--only-binary=:all:",
-        "--target", target, "-r", str(REQUIREMENTS),
+        # The lock names every distribution with its hash: nothing resolves freely, and a wheel
+        # whose bytes differ from the locked ones is refused.
+        "--require-hashes", "--no-deps",
+        "--target", target, "-r", str(REQUIREMENTS_LOCK),
     ]  # fmt: skip
     if WHEEL_CACHE.is_dir() and any(WHEEL_CACHE.glob("*.whl")):
         args += ["--no-index", "--find-links", str(WHEEL_CACHE)]
