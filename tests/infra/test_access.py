@@ -260,3 +260,15 @@ def test_every_service_principal_is_bound_to_this_account(s: Synth) -> None:
             "SourceArn": {"Ref": s.logical_id(s.stack.root_key.secret)},
         },
     )
+
+
+def test_the_new_principal_lists_come_from_context_like_staging_readers() -> None:
+    from infra.settings import StackSettings
+
+    context = {
+        "landing_extra_reader_arns": f"{LANDING_READER},{STAGING_READER}",
+        "root_key_break_glass_arns": [BREAK_GLASS],
+    }
+    settings = StackSettings.from_context(context.get)
+    assert settings.landing_extra_reader_arns == (LANDING_READER, STAGING_READER)
+    assert settings.root_key_break_glass_arns == (BREAK_GLASS,)
