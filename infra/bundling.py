@@ -1,9 +1,9 @@
 """The functions' code asset, bundled locally with pip: no Docker needed.
 
 The asset is the ``s3seal`` package plus its runtime dependencies installed for the Lambda
-platform (Linux arm64, the runtime's Python) from ``lambda/requirements.lock``, hash-checked.
-When ``make`` has downloaded those wheels into ``.cache/lambda-wheels``, pip installs from there
-without touching the network, so ``cdk synth`` works offline.
+platform (Linux arm64, the runtime's Python). When ``make`` has downloaded those wheels into
+``.cache/lambda-wheels``, pip installs from there without touching the network, so ``cdk synth``
+works offline.
 """
 
 from __future__ import annotations
