@@ -51,11 +51,12 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	@touch $@
 
-# The Lambda's dependencies for its platform, fetched once so that bundling (cdk synth) is offline.
-$(WHEELS)/.downloaded: lambda/requirements.txt $(STAMP)
+# The Lambda's dependencies for its platform, fetched once so that bundling (cdk synth) is offline:
+# exactly the hash-locked wheels (scripts/lock_lambda_requirements.py regenerates the lock).
+$(WHEELS)/.downloaded: lambda/requirements.lock $(STAMP)
 	$(BIN)/python -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
 	  --platform manylinux2014_aarch64 --implementation cp --python-version 3.14 \
-	  -d $(WHEELS) -r lambda/requirements.txt
+	  --require-hashes --no-deps -d $(WHEELS) -r lambda/requirements.lock
 	@touch $@
 
 clean:

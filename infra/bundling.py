@@ -21,9 +21,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from .access import source_account
+
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_DIR = ROOT / "lambda"
-REQUIREMENTS = LAMBDA_DIR / "requirements.txt"
+REQUIREMENTS_LOCK = LAMBDA_DIR / "requirements.lock"
+"""Every bundled distribution pinned with its wheel's hash (scripts/lock_lambda_requirements.py)."""
 WHEEL_CACHE = ROOT / ".cache" / "lambda-wheels"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 PLATFORM = "manylinux2014_aarch64"
@@ -36,7 +39,10 @@ def pip_arguments(target: str) -> list[str]:
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
         "--no-compile", "--platform", PLATFORM, "--implementation", "cp",
         "--python-version", PYTHON_VERSION, "--only-binary=:all:",
-        "--target", target, "-r", str(REQUIREMENTS),
+        # The lock names every distribution with its hash: nothing resolves freely, and a wheel
+        # whose bytes differ from the locked ones is refused.
+        "--require-hashes", "--no-deps",
+        "--target", target, "-r", str(REQUIREMENTS_LOCK),
     ]  # fmt: skip
     if WHEEL_CACHE.is_dir() and any(WHEEL_CACHE.glob("*.whl")):
         args += ["--no-index", "--find-links", str(WHEEL_CACHE)]
@@ -97,7 +103,11 @@ def function_role(scope: Construct, construct_id: str, log_group: logs.ILogGroup
     Used instead of the AWSLambdaBasicExecutionRole managed policy, which allows writing to
     every log group in the account.
     """
-    role = iam.Role(scope, construct_id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    role = iam.Role(
+        scope,
+        construct_id,
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com", conditions=source_account()),
+    )
     log_group.grant_write(role)
     return role
 

@@ -3,23 +3,57 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_secretsmanager as sm
 from aws_cdk import aws_sqs as sqs
+from aws_cdk.interfaces import aws_s3 as s3_refs
 from constructs import Construct
 
 from s3seal import config as env
+from s3seal.staged import RESERVED_PREFIX
 
+from .access import OBJECT_WRITES, source_account
 from .bundling import s3seal_function
 from .root_key import grant_root_key_read
 from .settings import StackSettings
 
 DLQ_RETENTION = cdk.Duration.days(14)
+
+
+@jsii.implements(s3.IBucketNotificationDestination)
+class QueueDestination:
+    """CDK's ``SqsDestination`` with the confused-deputy conditions: S3 may send only for this
+    bucket (``aws:SourceArn``, as CDK does) *and* this account (``aws:SourceAccount``: a bucket
+    name, once deleted, can be taken by another account)."""
+
+    def __init__(self, queue: sqs.Queue) -> None:
+        self.queue = queue
+
+    def bind(
+        self, scope: Construct, bucket: s3_refs.IBucketRef
+    ) -> s3.BucketNotificationDestinationConfig:
+        self.queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="S3SendsThisBucketsNotifications",
+                principals=[iam.ServicePrincipal("s3.amazonaws.com")],
+                actions=["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+                resources=[self.queue.queue_arn],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": bucket.bucket_ref.bucket_arn},
+                    **source_account(),
+                },
+            )
+        )
+        return s3.BucketNotificationDestinationConfig(
+            arn=self.queue.queue_arn,
+            type=s3.BucketNotificationDestinationType.QUEUE,
+            dependencies=[self.queue],
+        )
 
 
 class Encryptor(Construct):
@@ -66,7 +100,7 @@ class Encryptor(Construct):
                 )
             )
         landing.add_event_notification(
-            s3.EventType.OBJECT_CREATED, s3n.SqsDestination(self.queue), *filters
+            s3.EventType.OBJECT_CREATED, QueueDestination(self.queue), *filters
         )
         self.function = s3seal_function(
             self,
@@ -142,6 +176,16 @@ class Encryptor(Construct):
                 effect=iam.Effect.DENY,
                 actions=["s3:PutObject", "s3:PutObjectAcl", "s3:PutObjectTagging"],
                 resources=[landing.arn_for_objects("*")],
+            )
+        )
+        # The loader's reserved prefix (batch records, lock, manifests, transient loads): a
+        # landing key that maps there is refused by the function, and denied here as well.
+        role.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="NeverWriteTheLoadersPrefix",
+                effect=iam.Effect.DENY,
+                actions=OBJECT_WRITES,
+                resources=[staging.arn_for_objects(f"{RESERVED_PREFIX}*")],
             )
         )
         grant_root_key_read(role, secret, secret_kms_key)

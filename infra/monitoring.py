@@ -15,6 +15,8 @@ from constructs import Construct
 
 from s3seal import names
 
+from .access import source_account
+
 FIVE_MINUTES = cdk.Duration.minutes(5)
 
 
@@ -37,9 +39,11 @@ class Monitoring(Construct):
             description="s3seal: encrypts the alarm topic",
             enable_key_rotation=True,
         )
-        # CloudWatch publishes alarms to the encrypted topic.
+        # CloudWatch publishes this account's alarms to the encrypted topic.
         key.grant(
-            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+            iam.ServicePrincipal("cloudwatch.amazonaws.com", conditions=source_account()),
+            "kms:Decrypt",
+            "kms:GenerateDataKey*",
         )
         self.topic = sns.Topic(self, "Alarms", master_key=key, enforce_ssl=True)
         if alarm_email:

@@ -6,6 +6,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from .access import source_account
+
 REDSHIFT_SERVICES = ("redshift.amazonaws.com", "redshift-serverless.amazonaws.com")
 
 
@@ -26,7 +28,11 @@ class RedshiftCopyRole(Construct):
         read_prefix: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
-        conditions = {"ArnLike": {"aws:SourceArn": source_arn}} if source_arn else None
+        # Redshift names the account (and cluster or namespace) it acts for: the confused-deputy
+        # conditions, so no other account's Redshift can be made to use this role.
+        conditions: dict[str, object] = dict(source_account())
+        if source_arn:
+            conditions["ArnLike"] = {"aws:SourceArn": source_arn}
         principals: list[iam.IPrincipal] = [
             iam.ServicePrincipal(service, conditions=conditions) for service in REDSHIFT_SERVICES
         ]

@@ -75,6 +75,11 @@ class RootKey(Construct):
             automatically_after=cdk.Duration.days(rotation_days),
             rotate_immediately_on_update=True,
         )
+        # Secrets Manager may invoke the rotation function only for this secret (and account:
+        # the stack adds aws:SourceAccount to every Lambda permission).
+        for child in rotation.node.find_all():
+            if isinstance(child, lambda_.CfnPermission):
+                child.source_arn = secret.secret_arn
         self.secret = secret
         self.kms_key = key
         self.rotation_function = rotation

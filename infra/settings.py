@@ -56,7 +56,12 @@ class StackSettings:
     redshift_source_arn: str | None = None
     """Bind the COPY role to one cluster or serverless namespace (``aws:SourceArn``)."""
     staging_extra_reader_arns: tuple[str, ...] = ()
-    """Principals besides the function and the COPY role allowed to read staging."""
+    """Principals besides the function and the COPY role allowed to read staging (not the
+    transient plaintext under ``_s3seal/load/``)."""
+    landing_extra_reader_arns: tuple[str, ...] = ()
+    """Principals besides the function allowed to read the landing bucket's plaintext."""
+    root_key_break_glass_arns: tuple[str, ...] = ()
+    """Principals besides s3seal's roles allowed to read (and write) the root-key secret."""
     # Operations
     alarm_email: str | None = None
     # Loading into Redshift (nothing is created while loader_mode is "off")

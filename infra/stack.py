@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from s3seal.staged import LOAD_PREFIX
 
+from . import access
 from .buckets import Buckets
 from .encryptor import Encryptor
 from .loader import Loader
@@ -105,7 +105,7 @@ class S3SealStack(cdk.Stack):
                 copy_role=self.redshift.role,
                 log_retention=log_retention,
             )
-        self._restrict_staging_reads(settings)
+        self._restrict_access(settings)
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -118,24 +118,35 @@ class S3SealStack(cdk.Stack):
         self._outputs(settings)
         acknowledge_findings(self)
 
-    def _restrict_staging_reads(self, settings: StackSettings) -> None:
-        """Only the function (to verify what it wrote) and the COPY role may read staging."""
-        readers = [
-            self.encryptor.role.role_arn,
-            self.redshift.role.role_arn,
-            *([self.loader.role.role_arn] if self.loader else []),
-            *settings.staging_extra_reader_arns,
-        ]
-        self.buckets.staging.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OnlyTheFunctionAndRedshiftRead",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["s3:GetObject", "s3:GetObjectVersion"],
-                resources=[self.buckets.staging.arn_for_objects("*")],
-                conditions={"ArnNotEquals": {"aws:PrincipalArn": readers}},
-            )
+    def _restrict_access(self, settings: StackSettings) -> None:
+        """Resource policies: who may read and write each bucket, the root key and the load key
+        (see ``access``); and ``aws:SourceAccount`` on every service-principal trust."""
+        function = self.encryptor.role.role_arn
+        loader = self.loader.role.role_arn if self.loader else None
+        copy_role = self.redshift.role.role_arn
+        access.restrict_staging(
+            self.buckets.staging,
+            function=function,
+            loader=loader,
+            copy_role=copy_role,
+            extra_readers=settings.staging_extra_reader_arns,
         )
+        access.restrict_landing(
+            self.buckets.landing, readers=[function, *settings.landing_extra_reader_arns]
+        )
+        rotation = self.root_key.rotation_function
+        writers = [rotation.role.role_arn] if rotation and rotation.role else []
+        access.restrict_root_key(
+            self.root_key.secret,
+            self.root_key.kms_key,
+            readers=[function, *([loader] if loader else []), *writers,
+                     *settings.root_key_break_glass_arns],
+            writers=[*writers, *settings.root_key_break_glass_arns],
+        )  # fmt: skip
+        if self.loader is not None and self.loader.load_key is not None:
+            assert loader is not None
+            access.restrict_load_key(self.loader.load_key, users=[loader, copy_role])
+        access.bind_service_principals_to_account(self)
 
     def _outputs(self, settings: StackSettings) -> None:
         staging = self.buckets.staging.bucket_name

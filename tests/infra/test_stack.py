@@ -345,7 +345,11 @@ def test_only_the_function_and_redshift_read_staging(default: Synth) -> None:
         if st.get("Sid") == "OnlyTheFunctionAndRedshiftRead"
     ]
     assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"}
-    assert deny["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert deny["Action"] == [
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:GetObjectVersionForReplication",
+    ]
     assert deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == [
         ref_arn(default, default.stack.encryptor.role),
         ref_arn(default, default.stack.redshift.role),
@@ -377,7 +381,10 @@ def test_redshift_role_bound_to_one_cluster() -> None:
     s = synth(redshift_source_arn=arn)
     role = s.resources("AWS::IAM::Role")[s.logical_id(s.stack.redshift.role)]
     for st in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
-        assert st["Condition"] == {"ArnLike": {"aws:SourceArn": arn}}
+        assert st["Condition"] == {
+            "ArnLike": {"aws:SourceArn": arn},
+            "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        }
 
 
 # --- operations and outputs --------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_s3 as s3
 
-from infra.bundling import ROOT, WHEEL_CACHE
+from infra.bundling import REQUIREMENTS_LOCK, ROOT, WHEEL_CACHE
 from infra.nag import add_checks
 from infra.settings import StackSettings
 from infra.stack import S3SealStack
@@ -125,3 +126,17 @@ def test_cdk_cli_synthesizes_offline_and_bundles_arm64(tmp_path: Path) -> None:
     assert header[:4] == b"\x7fELF"
     assert int.from_bytes(header[18:20], "little") == ELF_MACHINE_AARCH64
     assert not list(asset.rglob("__pycache__"))
+    # Every distribution in the asset is one the hash lock names, at the locked version.
+    lock = {
+        name.lower(): version
+        for name, version in re.findall(
+            r"^([A-Za-z0-9._-]+)==(\S+)", REQUIREMENTS_LOCK.read_text(), re.M
+        )
+    }
+    bundled = {
+        re.sub(r"[-_.]+", "-", d.name.removesuffix(".dist-info").rsplit("-", 1)[0]).lower(): (
+            d.name.removesuffix(".dist-info").rsplit("-", 1)[1]
+        )
+        for d in asset.glob("*.dist-info")
+    }
+    assert bundled == lock
