@@ -4,8 +4,10 @@ The asset carries unchecked hash-based bytecode for the runtime's Python (``infr
 run under pyodide at bundling). This builds the same tree for the local interpreter: s3seal and
 the installed distributions ``lambda/requirements.txt`` needs (with their dependencies), copied
 into a temporary folder and compiled by the same ``compile_tree``. Fresh interpreters then import
-from that folder only (``-S``: no site-packages; ``PYTHONPATH`` is the folder; nothing written),
-with ``LAMBDA_TASK_ROOT`` set as Lambda sets it, and ``python -X importtime`` gives the cumulative
+from that folder and the standard library only (``-S``, so site-packages and its ``.pth`` files
+play no part: the venv's ``certifi``, which the asset lacks, would otherwise be imported by
+botocore; a probe checks that every module imported has its bytecode; nothing is written), with
+``LAMBDA_TASK_ROOT`` set as Lambda sets it, and ``python -X importtime`` gives the cumulative
 time of ``import s3seal.handler`` against ``import boto3`` from the same tree.
 
     .venv/bin/python -m bench.coldstart          # medians of 7 (about a minute)
@@ -120,17 +122,20 @@ def environment(asset: Path) -> dict[str, str]:
 
 
 def check_no_compilation(asset: Path, env: Mapping[str, str]) -> None:
-    """Every module imported from the asset has its bytecode, so nothing is compiled when timed."""
-    probe = (
-        "import os, sys, boto3, s3seal.handler\n"
-        f"root = {str(asset)!r}\n"
-        "loaded = [m for m in list(sys.modules.values()) if (getattr(m, '__file__', None) or '')"
-        ".startswith(root) and m.__file__.endswith('.py')]\n"
-        "missing = [m.__name__ for m in loaded if not os.path.exists(m.__cached__)]\n"
-        "outside = [n for n in ('boto3', 's3seal')"
-        " if not sys.modules[n].__file__.startswith(root)]\n"
-        "assert loaded and not missing and not outside, (missing, outside)\n"
-    )
+    """Every module the two statements import comes from the asset with its bytecode, or from
+    the standard library: nothing is compiled while timed, nothing comes from site-packages."""
+    probe = f"""
+import os, sys, sysconfig
+before = set(sys.modules)
+import boto3, s3seal.handler
+root, stdlib = {str(asset)!r}, sysconfig.get_paths()["stdlib"]
+new = [sys.modules[name] for name in set(sys.modules) - before]
+files = [m for m in new if (getattr(m, "__file__", None) or "").endswith(".py")]
+outside = [m.__name__ for m in files if not m.__file__.startswith((root, stdlib))]
+missing = [m.__name__ for m in files if m.__file__.startswith(root)
+           and not os.path.exists(m.__cached__)]
+assert files and not outside and not missing, (outside, missing)
+"""
     subprocess.run([sys.executable, "-S", "-c", probe], env=dict(env), check=True)
 
 
