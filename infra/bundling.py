@@ -3,7 +3,8 @@
 The asset is the ``s3seal`` package plus its runtime dependencies installed for the Lambda
 platform (Linux arm64, the runtime's Python). When ``make`` has downloaded those wheels into
 ``.cache/lambda-wheels``, pip installs from there without touching the network, so ``cdk synth``
-works offline.
+works offline. Last, ``write_bytecode`` compiles the whole asset for the runtime's Python (see
+``infra/bytecode.py``), so cold starts do not compile it again.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ WHEEL_CACHE = ROOT / ".cache" / "lambda-wheels"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 PLATFORM = "manylinux2014_aarch64"
 PYTHON_VERSION = "3.14"
+COMPILE_PYC = ROOT / "scripts" / "compile-pyc.mjs"
+PYODIDE = ROOT / "node_modules" / "pyodide"
+TASK_ROOT = "/var/task"
 
 
 def pip_arguments(target: str) -> list[str]:
@@ -61,7 +65,23 @@ class PipBundling:
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
             dirs_exist_ok=True,
         )
+        write_bytecode(output_dir)
         return True
+
+
+def write_bytecode(output_dir: str) -> None:
+    """Compile every ``.py`` of the asset for the runtime's Python (3.14), which this machine need
+    not have: pyodide (CPython on WebAssembly, from npm) runs it under Node.js, offline."""
+    node = shutil.which("node")
+    if node is None or not PYODIDE.is_dir():
+        raise RuntimeError("bundling needs Node.js and node_modules/pyodide: run make deps")
+    subprocess.run(  # noqa: S603 (fixed argv); fails the synth with the files that did not compile
+        [
+            node, str(COMPILE_PYC), output_dir,
+            "--ddir", TASK_ROOT, "--python-version", PYTHON_VERSION,
+        ],
+        check=True,
+    )  # fmt: skip
 
 
 def s3seal_function(

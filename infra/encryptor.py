@@ -122,6 +122,7 @@ class Encryptor(Construct):
                 batch_size=settings.batch_size,
                 max_batching_window=cdk.Duration.seconds(settings.max_batching_window_seconds),
                 report_batch_item_failures=True,
+                max_concurrency=settings.event_source_max_concurrency,
             )
         )
         self._grant(landing, landing_kms_key, staging, secret, secret_kms_key)

@@ -38,6 +38,14 @@ class StackSettings:
     """1,769 MB is one full vCPU."""
     function_timeout_seconds: int = 900
     reserved_concurrency: int | None = None
+    max_concurrency: int = 10
+    """Most concurrent invocations the queue's event source starts; ``0`` lifts the cap.
+
+    10 is 1% of an account's default quota of 1,000 concurrent executions: a backfill of a million
+    objects then waits in the queue instead of starving every other function in the account (the
+    oldest-message alarm says when it waits too long). Unlike ``reserved_concurrency``, this cap
+    never throttles: messages stay in the queue without counting towards ``max_receive_count``.
+    """
     envelope_format: str | None = None
     """Unset: v3, or v1 when ``loader_mode`` is ``client-side`` (``function_envelope_format``)."""
     compression: str = Compression.NONE.value
@@ -106,6 +114,11 @@ class StackSettings:
         _check(30 <= self.function_timeout_seconds <= 900, "function_timeout_seconds", "30-900")
         _check(5 <= self.part_size_mib <= 5120, "part_size_mib", "5 to 5120")
         _check(
+            self.max_concurrency == 0 or 2 <= self.max_concurrency <= 1000,
+            "max_concurrency",
+            "0 (no cap) or 2 to 1000",
+        )
+        _check(
             self.root_key_rotation_days == 0 or 1 <= self.root_key_rotation_days <= 1000,
             "root_key_rotation_days",
             "0 (off) or 1 to 1000",
@@ -158,6 +171,16 @@ class StackSettings:
     @property
     def loader_enabled(self) -> bool:
         return self.loader_mode != "off"
+
+    @property
+    def event_source_max_concurrency(self) -> int | None:
+        """The event source's cap (None: none), never above ``reserved_concurrency``: beyond the
+        reserve invocations are throttled and their messages count receives towards the DLQ."""
+        if self.max_concurrency == 0:
+            return None
+        if self.reserved_concurrency is None:
+            return self.max_concurrency
+        return max(2, min(self.max_concurrency, self.reserved_concurrency))  # Lambda's minimum is 2
 
     @property
     def visibility_timeout_seconds(self) -> int:

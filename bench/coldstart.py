@@ -1,0 +1,225 @@
+"""Cold import as the Lambda asset ships it, emulated with the local interpreter.
+
+The asset carries unchecked hash-based bytecode for the runtime's Python (``infra/bytecode.py``,
+run under pyodide at bundling). This builds the same tree for the local interpreter: s3seal and
+the installed distributions ``lambda/requirements.txt`` needs (with their dependencies), copied
+into a temporary folder and compiled by the same ``compile_tree``. Fresh interpreters then import
+from that folder and the standard library only (``-S``, so site-packages and its ``.pth`` files
+play no part: the venv's ``certifi``, which the asset lacks, would otherwise be imported by
+botocore; a probe checks that every module imported has its bytecode; nothing is written), with
+``LAMBDA_TASK_ROOT`` set as Lambda sets it, and ``python -X importtime`` gives the cumulative
+time of ``import s3seal.handler`` against ``import boto3`` from the same tree.
+
+    .venv/bin/python -m bench.coldstart          # medians of 7 (about a minute)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+from infra.bytecode import compile_tree
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LAMBDA_REQUIREMENTS = PROJECT_ROOT / "lambda" / "requirements.txt"
+RATIO_TARGET = 1.3
+RUNS = 7
+ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
+STATEMENTS = {"boto3": "import boto3", "s3seal.handler": "import s3seal.handler"}
+
+
+@dataclass(frozen=True)
+class ImportLine:
+    self_us: int
+    cumulative_us: int
+    depth: int
+    name: str
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    handler_us: float
+    boto3_us: float
+    handler_lines: list[ImportLine]
+
+    @property
+    def ratio(self) -> float:
+        return self.handler_us / self.boto3_us
+
+
+def _distributions() -> Iterator[metadata.Distribution]:
+    """The installed distributions the asset holds: the requirements and what they require."""
+    pending = [
+        Requirement(line.split("#", 1)[0].strip())
+        for line in LAMBDA_REQUIREMENTS.read_text().splitlines()
+        if line.split("#", 1)[0].strip()
+    ]
+    seen: set[str] = set()
+    while pending:
+        requirement = pending.pop()
+        name = requirement.name.lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        dist = metadata.distribution(requirement.name)
+        yield dist
+        for text in dist.requires or []:
+            needed = Requirement(text)
+            extras = requirement.extras or {""}
+            if needed.marker is None or any(needed.marker.evaluate({"extra": e}) for e in extras):
+                pending.append(needed)
+
+
+def build_asset(folder: Path) -> Path:
+    """The asset's tree for this interpreter under ``folder``, with unchecked-hash bytecode."""
+    asset = folder / "asset"
+    for dist in _distributions():
+        for file in dist.files or []:
+            if ".." in file.parts or file.suffix == ".pyc" or "__pycache__" in file.parts:
+                continue
+            source = Path(str(dist.locate_file(file)))
+            if source.is_file():
+                target = asset / file
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+    shutil.copytree(
+        PROJECT_ROOT / "lambda" / "s3seal",
+        asset / "s3seal",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    compile_tree(asset, ddir="/var/task")
+    return asset
+
+
+def environment(asset: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_"))}
+    env.update(ENVIRONMENT)
+    env["PYTHONPATH"] = str(asset)
+    # As in Lambda: the Tracer patches botocore and the X-Ray SDK takes its Lambda mode.
+    env["LAMBDA_TASK_ROOT"] = str(asset)
+    return env
+
+
+def check_no_compilation(asset: Path, env: Mapping[str, str]) -> None:
+    """Every module the two statements import comes from the asset with its bytecode, or from
+    the standard library: nothing is compiled while timed, nothing comes from site-packages."""
+    probe = f"""
+import os, sys, sysconfig
+before = set(sys.modules)
+import boto3, s3seal.handler
+root, stdlib = {str(asset)!r}, sysconfig.get_paths()["stdlib"]
+new = [sys.modules[name] for name in set(sys.modules) - before]
+files = [m for m in new if (getattr(m, "__file__", None) or "").endswith(".py")]
+outside = [m.__name__ for m in files if not m.__file__.startswith((root, stdlib))]
+missing = [m.__name__ for m in files if m.__file__.startswith(root)
+           and not os.path.exists(m.__cached__)]
+assert files and not outside and not missing, (outside, missing)
+"""
+    subprocess.run([sys.executable, "-S", "-c", probe], env=dict(env), check=True)
+
+
+def importtime(statement: str, env: Mapping[str, str]) -> list[ImportLine]:
+    done = subprocess.run(
+        [sys.executable, "-S", "-X", "importtime", "-c", statement],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = []
+    for raw in done.stderr.splitlines():
+        found = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", raw)
+        if found:
+            depth = (len(found.group(3)) - 1) // 2
+            lines.append(
+                ImportLine(int(found.group(1)), int(found.group(2)), depth, found.group(4))
+            )
+    return lines
+
+
+def subtree(lines: Sequence[ImportLine], name: str) -> list[ImportLine]:
+    """The lines of ``name``'s import and everything it imported (printed before it)."""
+    end = next(i for i, line in enumerate(lines) if line.name == name and line.depth == 0)
+    start = end
+    while start > 0 and lines[start - 1].depth > 0:
+        start -= 1
+    return list(lines[start : end + 1])
+
+
+def measure(asset: Path, runs: int = RUNS) -> ColdStart:
+    """Medians of ``runs`` fresh interpreters per statement, interleaved."""
+    env = environment(asset)
+    check_no_compilation(asset, env)
+    times: dict[str, list[int]] = {name: [] for name in STATEMENTS}
+    handler_lines: list[ImportLine] = []
+    for number in range(runs):
+        names = list(STATEMENTS) if number % 2 == 0 else list(reversed(STATEMENTS))
+        for name in names:
+            lines = importtime(STATEMENTS[name], env)
+            times[name].append(subtree(lines, name)[-1].cumulative_us)
+            if name == "s3seal.handler":
+                handler_lines = lines
+    return ColdStart(
+        statistics.median(times["s3seal.handler"]),
+        statistics.median(times["boto3"]),
+        handler_lines,
+    )
+
+
+def report(result: ColdStart) -> None:
+    print(
+        "cold import as the asset ships (unchecked-hash .pyc, local interpreter, -S, "
+        f"LAMBDA_TASK_ROOT set), medians of {RUNS}:"
+    )
+    print(f"  import boto3           {result.boto3_us / 1000:6.1f} ms cumulative")
+    print(f"  import s3seal.handler  {result.handler_us / 1000:6.1f} ms cumulative")
+    verdict = "met" if result.ratio <= RATIO_TARGET else "MISSED"
+    print(f"  ratio {result.ratio:.2f} (target <= {RATIO_TARGET}): {verdict}")
+    tree = subtree(result.handler_lines, "s3seal.handler")
+    print("  direct imports of s3seal.handler >= 2 ms (last run):")
+    for line in tree:
+        if line.depth == 1 and line.cumulative_us >= 2000:
+            print(f"    {line.cumulative_us / 1000:6.1f} ms  {line.name}")
+    by_top: Counter[str] = Counter()
+    for line in tree:
+        by_top[line.name.split(".", 1)[0]] += line.self_us
+    print(
+        "  self time by top-level package: "
+        + ", ".join(f"{name} {us / 1000:.1f} ms" for name, us in by_top.most_common(8))
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--runs", type=int, default=RUNS)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-coldstart-") as folder:
+        asset = build_asset(Path(folder))
+        result = measure(asset, args.runs)
+    report(result)
+    return 0 if result.ratio <= RATIO_TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
