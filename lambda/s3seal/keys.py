@@ -32,6 +32,14 @@ ROOT_KEY_B64_LENGTH = 44
 # reader can fetch that exact version and a loader can group objects by key.
 SECRET_ARN_FIELD = "s3seal:secret-arn"  # noqa: S105 (a field name, not a secret)
 SECRET_VERSION_FIELD = "s3seal:secret-version"  # noqa: S105 (a field name)
+RETAIN_LABEL_PREFIX = "s3seal-keep-"
+"""A custom staging label ``s3seal-keep-<version id>`` keeps a root-key version reachable after it
+stops being AWSPREVIOUS: Secrets Manager may delete versions that carry no label at all."""
+
+
+def retain_label(version_id: str) -> str:
+    """The retention label of one version (a label is unique within a secret: it names one)."""
+    return RETAIN_LABEL_PREFIX + version_id
 
 
 @dataclass(frozen=True)
