@@ -198,3 +198,65 @@ class CachedRootKey:
     def invalidate(self) -> None:
         """Forget the cached key (after the secret was found invalid, say)."""
         self._provider.clear_cache()  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True)
+class KeyVersion:
+    """One version of a root-key secret, as Secrets Manager lists it."""
+
+    version_id: str
+    labels: tuple[str, ...]
+    created: str | None
+    """ISO 8601 creation time, when Secrets Manager gives one."""
+
+    @property
+    def retained(self) -> bool:
+        return retain_label(self.version_id) in self.labels
+
+
+def list_key_versions(client: SecretsManagerClient, secret_id: str) -> list[KeyVersion]:
+    """Every version of the secret (deprecated, unlabelled ones included), oldest first."""
+    versions: list[KeyVersion] = []
+    kwargs: dict[str, Any] = {"SecretId": secret_id, "IncludeDeprecated": True}
+    try:
+        while True:
+            page = client.list_secret_version_ids(**kwargs)
+            for item in page.get("Versions", []):
+                created = item.get("CreatedDate")
+                versions.append(
+                    KeyVersion(
+                        item["VersionId"],
+                        tuple(sorted(item.get("VersionStages", []))),
+                        created.isoformat() if created else None,
+                    )
+                )
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+    except (ClientError, BotoCoreError) as exc:
+        raise SecretError(
+            f"cannot list the versions of secret {secret_id}: {aws_reason(exc)}"
+        ) from None
+    return sorted(versions, key=lambda v: (v.created or "", v.version_id))
+
+
+def release_version(client: SecretsManagerClient, secret_id: str, version_id: str) -> None:
+    """Remove the version's retention label (Secrets Manager may then delete it once unlabelled)."""
+    label = retain_label(version_id)
+    try:
+        client.update_secret_version_stage(
+            SecretId=secret_id, VersionStage=label, RemoveFromVersionId=version_id
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise SecretError(
+            f"cannot remove label {label} from secret {secret_id} version {version_id}: "
+            f"{aws_reason(exc)}"
+        ) from None
+
+
+def current_version(client: SecretsManagerClient, secret_id: str) -> str:
+    """The id of the version labelled AWSCURRENT (asked for by label, not by default)."""
+    for version in list_key_versions(client, secret_id):
+        if "AWSCURRENT" in version.labels:
+            return version.version_id
+    raise SecretError(f"secret {secret_id} has no AWSCURRENT version")
