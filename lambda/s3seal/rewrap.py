@@ -14,7 +14,11 @@ Only the envelope changes; the ciphertext is never read or rewritten. Per object
    (all other user metadata, content type and headers kept), or the instruction file by a PUT
    with ``IfMatch`` on its ETag. An object the encrypting function restaged meanwhile fails the
    condition and is left alone (it is under the current key anyway).
-5. HEAD the result and check its envelope opens with the current key.
+5. HEAD the result and check its envelope opens with the current key and kept its ETag.
+
+Objects uploaded in parts (an ETag ending ``-N``) are skipped: a single copy would change their
+ETag, and the loader, which knows objects it already loaded by (key, ETag), would load them again.
+They stay on their version, which keeps its retention label (``keys retire`` refuses it).
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ class Outcome(StrEnum):
     OTHER_VERSION = "other-version"
     UNVERSIONED = "unversioned"
     CHANGED = "changed-concurrently"
+    MULTIPART = "skipped-multipart-etag"
     FAILED = "failed"
 
 
@@ -131,6 +136,11 @@ def rewrap_object(
         return Outcome.CURRENT
     if from_version is not None and version != from_version:
         return Outcome.OTHER_VERSION
+    if "-" in sealed.etag:
+        # A copy would give it a plain MD5 ETag, and the loader recognises objects it has loaded
+        # by (key, ETag): it would load this one again. Left on its version (which stays labelled).
+        logger.warning("multipart ETag; not rewrapped", object=sealed.ref.url)
+        return Outcome.MULTIPART
     description = sealed.envelope.description | current.description()
     new = rewrap(
         sealed.envelope, old_key(version).material, current.material, description=description
@@ -207,5 +217,9 @@ def _verify(s3: S3Client, sealed: Sealed, current: RootKey) -> None:
         raise VerificationError(
             f"{sealed.ref.url}: after the rewrite its data key does not unwrap with the current key"
         ) from None
+    if after.etag != sealed.etag:
+        raise VerificationError(
+            f"{sealed.ref.url}: the rewrite changed its ETag; the loader may load it again"
+        )
     if after.envelope.description.get(SECRET_ARN_FIELD) != current.secret_arn:
         raise VerificationError(f"{sealed.ref.url}: after the rewrite it names another secret")
