@@ -249,9 +249,9 @@ class Decryptor:
         legacy = meta.legacy_shape
         if legacy is not None and not allow_legacy:
             raise LegacyFormatError(
-                f"the envelope uses {legacy}, a legacy unauthenticated shape that s3seal refuses "
-                "by default; pass --allow-legacy (CLI) or enable the loader's allow-legacy "
-                "setting to read it"
+                f"the envelope uses {legacy}: a legacy shape (unauthenticated content, or a key "
+                "wrap current AWS clients refuse by default) that s3seal refuses by default; "
+                "pass --allow-legacy (CLI) or enable the loader's allow-legacy setting to read it"
             )
         self.metadata = meta
         self._v3 = meta.format is Format.V3
@@ -276,7 +276,11 @@ class Decryptor:
         self._finished = False
 
     def update(self, data: bytes | bytearray | memoryview) -> bytes:
-        """Decrypt a chunk; returns provisional plaintext (possibly empty)."""
+        """Decrypt a chunk; returns provisional plaintext (possibly empty).
+
+        V2/V3: unauthenticated until ``finalize`` returns. The result is bytes-like and the
+        caller's alone; for speed it may be a ``bytearray`` (see ``_gcm_update``).
+        """
         if self._finished:
             raise AlreadyFinalizedError("update() after finalize()")
         if not data:
@@ -287,12 +291,35 @@ class Decryptor:
             self._held += bytes(view)
             return b""
         if len(view) >= hold:
-            ready = self._cipher.update(self._held) + self._cipher.update(view[:-hold])
+            if not self._held:
+                ready = self._cipher.update(view[:-hold])
+            elif self._gcm is not None:
+                ready = self._gcm_update(view)
+            else:
+                ready = self._cipher.update(self._held) + self._cipher.update(view[:-hold])
             self._held = bytes(view[-hold:])
             return ready
         joined = self._held + bytes(view)
         self._held = joined[-hold:]
         return self._cipher.update(joined[:-hold])
+
+    def _gcm_update(self, view: memoryview) -> bytes:
+        """The held bytes and all but the last 16 of ``view``, decrypted into one buffer.
+
+        GCM output is exactly as long as its input, so both pieces go straight into one
+        allocation: no second output buffer and no concatenation copy per chunk (the difference
+        between ~0.5x and ~1x raw AES-GCM throughput in bench/). The buffer is a fresh bytearray
+        the caller owns; ``update_into`` wants a block of slack, trimmed before returning.
+        """
+        assert self._gcm is not None
+        size = len(self._held) + len(view) - GCM_TAG_SIZE
+        out = bytearray(size + BLOCK_SIZE - 1)
+        window = memoryview(out)
+        head = self._gcm.update_into(self._held, window)
+        self._gcm.update_into(view[:-GCM_TAG_SIZE], window[head:])
+        window.release()
+        del out[size:]
+        return out  # type: ignore[return-value]  # a bytes-like the caller alone holds
 
     def finalize(self) -> bytes:
         """Verify (V2) or unpad (V1) and return the last plaintext bytes."""

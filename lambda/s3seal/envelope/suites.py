@@ -104,26 +104,21 @@ class CommittingSuite:
         return str(self.suite_id)
 
     def derive(self, data_key: bytes, message_id: bytes) -> tuple[bytes, bytes]:
-        """Return ``(commitment, content key)`` for one object.
-
-        HKDF-SHA512 (RFC 5869) with salt = message id, IKM = data key. Both outputs are shorter
-        than one SHA-512 block, so Expand is a single HMAC over ``info || 0x01``.
-        """
-        prk = hmac.digest(message_id, data_key, hashlib.sha512)
-        commitment = self._expand(prk, self.commit_key_label)[: self.commitment_size]
-        content_key = self._expand(prk, self.derive_key_label)[: self.derived_key_size]
-        return commitment, content_key
+        """``(commitment, content key)`` for one object (the writer needs both)."""
+        return self.commitment(data_key, message_id), self.content_key(data_key, message_id)
 
     def commitment(self, data_key: bytes, message_id: bytes) -> bytes:
-        """Only the commitment key: readers compare it before deriving the content key."""
-        prk = hmac.digest(message_id, data_key, hashlib.sha512)
-        return self._expand(prk, self.commit_key_label)[: self.commitment_size]
+        """The commitment key: readers compare it before deriving the content key."""
+        return self._hkdf(data_key, message_id, self.commit_key_label)[: self.commitment_size]
 
     def content_key(self, data_key: bytes, message_id: bytes) -> bytes:
-        prk = hmac.digest(message_id, data_key, hashlib.sha512)
-        return self._expand(prk, self.derive_key_label)[: self.derived_key_size]
+        """The AES-GCM key of the body."""
+        return self._hkdf(data_key, message_id, self.derive_key_label)[: self.derived_key_size]
 
-    def _expand(self, prk: bytes, label: bytes) -> bytes:
+    def _hkdf(self, data_key: bytes, message_id: bytes, label: bytes) -> bytes:
+        # HKDF-SHA512 (RFC 5869): Extract with salt = message id, IKM = data key; both outputs are
+        # shorter than one SHA-512 block, so Expand is one HMAC over info || 0x01.
+        prk = hmac.digest(message_id, data_key, hashlib.sha512)
         return hmac.digest(prk, self.id_bytes + label + b"\x01", hashlib.sha512)
 
 
