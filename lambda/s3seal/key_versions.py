@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import storage
 from .envelope import INSTRUCTION_SUFFIX, EnvelopeMetadata, needs_instruction_file
-from .errors import MetadataError, ObjectNotFoundError, S3SealError
+from .errors import MetadataError, ObjectNotFoundError, S3SealError, VersionInUseError
 from .keys import (
     SECRET_VERSION_FIELD,
     KeyVersion,
@@ -33,10 +33,6 @@ if TYPE_CHECKING:
 
 MAX_INSTRUCTION_BYTES = 64 * 1024
 """An instruction file is a few hundred bytes of JSON; anything far larger is not one."""
-
-
-class VersionInUseError(S3SealError):
-    """A root-key version still wraps staged objects, so it may not be retired."""
 
 
 @dataclass(frozen=True)

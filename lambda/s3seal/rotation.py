@@ -33,7 +33,10 @@ Safety rules:
   moving ``AWSCURRENT``, because after the next rotation it is no longer ``AWSPREVIOUS`` and
   Secrets Manager may delete unlabelled versions. Objects name the version that wrapped their data
   key in ``x-amz-matdesc`` and stay decryptable with it; ``s3seal keys retire`` removes the label
-  once ``s3seal rewrap`` has moved every staged object off that version.
+  once ``s3seal rewrap`` has moved every staged object off that version. Secrets Manager caps
+  the staging labels of one secret (20 across its versions, per its quotas page): should
+  attaching the label fail, the step fails before ``AWSCURRENT`` moves, so the old key stays
+  current and nothing becomes unreadable; retiring unused versions makes room.
 - Key material and secret values never appear in a log line or an error message: those name
   the secret, the version and the step. AWS errors become ``SecretError`` here.
 """

@@ -10,7 +10,8 @@ import pytest
 
 from s3seal.cli import main
 from s3seal.envelope import Format
-from s3seal.key_versions import VersionInUseError, report, retire
+from s3seal.errors import VersionInUseError
+from s3seal.key_versions import report, retire
 from s3seal.keys import retain_label, root_key_from_secret
 from s3seal.rewrap import rewrap_bucket
 
