@@ -28,6 +28,11 @@ def register(commands: Any, aws_parent: argparse.ArgumentParser) -> None:
         "--from-version", metavar="VERSION_ID", help="only objects wrapped by this version"
     )
     rewrap.add_argument("--dryrun", action="store_true", help="show what would be rewrapped")
+    rewrap.add_argument(
+        "--verify-body",
+        action="store_true",
+        help="before each rewrite, decrypt the whole body with the new envelope (one GET each)",
+    )
     rewrap.set_defaults(run=run_rewrap)
 
 
@@ -48,6 +53,7 @@ def run_rewrap(args: argparse.Namespace, aws: Clients) -> int:
         prefix=where.key + args.prefix,
         from_version=args.from_version,
         dryrun=args.dryrun,
+        verify_body=args.verify_body,
     )
     print(json.dumps({"CurrentVersion": current.secret_version, **summary.to_json()}, indent=2))
     return 1 if summary.failures else 0

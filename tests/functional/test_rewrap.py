@@ -251,3 +251,27 @@ def test_an_object_uploaded_in_parts_is_left_on_its_version(
     # THEN it is skipped, untouched
     assert summary.counts == {Outcome.MULTIPART.value: 1}
     assert s3.head_object(Bucket=bucket, Key=item.key)["ETag"] == etag
+
+
+@pytest.mark.parametrize("fmt", [Format.V2, Format.V3], ids=lambda f: f.name)
+def test_verify_body_refuses_an_object_whose_body_does_not_decrypt(
+    s3: Any, sm: SecretsManagerClient, fmt: Format
+) -> None:
+    # GIVEN an object whose body was damaged (its envelope is intact)
+    secret_id, first = rotated_secret(sm)
+    bucket = versioned_bucket(s3)
+    good = stage(s3, bucket, "good.csv", first, fmt)
+    item = stage(s3, bucket, "bad.csv", first, fmt)
+    _, response = body_of(s3, bucket, item.key)
+    damaged = bytes([item.body[0] ^ 1]) + item.body[1:]
+    s3.put_object(Bucket=bucket, Key=item.key, Body=damaged, Metadata=response["Metadata"])
+    second = rotate(sm, secret_id)
+    # WHEN rewrap runs with --verify-body
+    summary = rewrap_bucket(s3, bucket, second, keys_of(sm, secret_id), verify_body=True)
+    # THEN the damaged one is reported and left on its version; the good one moved
+    assert summary.counts == {Outcome.FAILED.value: 1, Outcome.REWRAPPED.value: 1}
+    assert "bad.csv" in summary.failures[0]
+    bad_envelope = EnvelopeMetadata.parse(body_of(s3, bucket, item.key)[1]["Metadata"])
+    assert bad_envelope.description[SECRET_VERSION_FIELD] == first.secret_version
+    body, response = body_of(s3, bucket, good.key)
+    assert decrypt_bytes(second.material, body, response["Metadata"]) == good.plaintext
