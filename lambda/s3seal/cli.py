@@ -27,7 +27,17 @@ from typing import IO, TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import __version__, copying, progress, quiet_sdk, staged, storage, verified
+from . import (
+    __version__,
+    commands_keys,
+    commands_rewrap,
+    copying,
+    progress,
+    quiet_sdk,
+    staged,
+    storage,
+    verified,
+)
 from .config import DEFAULT_ENVELOPE_FORMAT
 from .envelope import (
     INSTRUCTION_SUFFIX,
@@ -638,6 +648,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="multipart part size for s3:// destinations (default: %(default)s)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands_keys.register(commands, aws)
+    commands_rewrap.register(commands, aws)
 
     keygen = commands.add_parser("keygen", parents=[aws], help="generate a root key")
     keygen.add_argument(

@@ -41,6 +41,10 @@ class StorageError(S3SealError):
     """An S3 request failed."""
 
 
+class VersionInUseError(S3SealError):
+    """A root-key version is still current, pending, or wraps staged objects: not retirable."""
+
+
 class ObjectNotFoundError(StorageError):
     """The object (or the named version of it) does not exist."""
 

@@ -40,6 +40,14 @@ ROOT_KEY_B64_LENGTH = 44
 # reader can fetch that exact version and a loader can group objects by key.
 SECRET_ARN_FIELD = "s3seal:secret-arn"  # noqa: S105 (a field name, not a secret)
 SECRET_VERSION_FIELD = "s3seal:secret-version"  # noqa: S105 (a field name)
+RETAIN_LABEL_PREFIX = "s3seal-keep-"
+"""A custom staging label ``s3seal-keep-<version id>`` keeps a root-key version reachable after it
+stops being AWSPREVIOUS: Secrets Manager may delete versions that carry no label at all."""
+
+
+def retain_label(version_id: str) -> str:
+    """The retention label of one version (a label is unique within a secret: it names one)."""
+    return RETAIN_LABEL_PREFIX + version_id
 
 
 @dataclass(frozen=True)
@@ -215,3 +223,65 @@ class CachedRootKey:
     def invalidate(self) -> None:
         """Forget the cached key (after the secret was found invalid, say)."""
         self._provider.clear_cache()  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True)
+class KeyVersion:
+    """One version of a root-key secret, as Secrets Manager lists it."""
+
+    version_id: str
+    labels: tuple[str, ...]
+    created: str | None
+    """ISO 8601 creation time, when Secrets Manager gives one."""
+
+    @property
+    def retained(self) -> bool:
+        return retain_label(self.version_id) in self.labels
+
+
+def list_key_versions(client: SecretsManagerClient, secret_id: str) -> list[KeyVersion]:
+    """Every version of the secret (deprecated, unlabelled ones included), oldest first."""
+    versions: list[KeyVersion] = []
+    kwargs: dict[str, Any] = {"SecretId": secret_id, "IncludeDeprecated": True}
+    try:
+        while True:
+            page = client.list_secret_version_ids(**kwargs)
+            for item in page.get("Versions", []):
+                created = item.get("CreatedDate")
+                versions.append(
+                    KeyVersion(
+                        item["VersionId"],
+                        tuple(sorted(item.get("VersionStages", []))),
+                        created.isoformat() if created else None,
+                    )
+                )
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+    except (ClientError, BotoCoreError) as exc:
+        raise SecretError(
+            f"cannot list the versions of secret {secret_id}: {aws_reason(exc)}"
+        ) from None
+    return sorted(versions, key=lambda v: (v.created or "", v.version_id))
+
+
+def release_version(client: SecretsManagerClient, secret_id: str, version_id: str) -> None:
+    """Remove the version's retention label (Secrets Manager may then delete it once unlabelled)."""
+    label = retain_label(version_id)
+    try:
+        client.update_secret_version_stage(
+            SecretId=secret_id, VersionStage=label, RemoveFromVersionId=version_id
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise SecretError(
+            f"cannot remove label {label} from secret {secret_id} version {version_id}: "
+            f"{aws_reason(exc)}"
+        ) from None
+
+
+def current_version(client: SecretsManagerClient, secret_id: str) -> str:
+    """The id of the version labelled AWSCURRENT (asked for by label, not by default)."""
+    for version in list_key_versions(client, secret_id):
+        if "AWSCURRENT" in version.labels:
+            return version.version_id
+    raise SecretError(f"secret {secret_id} has no AWSCURRENT version")

@@ -28,8 +28,15 @@ Safety rules:
   and checks the pending value again right before moving the label. The first rotation after
   the stack creates the secret with a generated placeholder password therefore works: the
   placeholder is never read as a key, it just becomes ``AWSPREVIOUS``.
-- Old versions are never deleted. Objects name the version that wrapped their data key in
-  ``x-amz-matdesc`` and stay decryptable with that version.
+- Old versions are never deleted, and never left without a label: ``finishSecret`` gives the
+  outgoing ``AWSCURRENT`` (if it holds a root key) the label ``s3seal-keep-<version id>`` before
+  moving ``AWSCURRENT``, because after the next rotation it is no longer ``AWSPREVIOUS`` and
+  Secrets Manager may delete unlabelled versions. Objects name the version that wrapped their data
+  key in ``x-amz-matdesc`` and stay decryptable with it; ``s3seal keys retire`` removes the label
+  once ``s3seal rewrap`` has moved every staged object off that version. Secrets Manager caps
+  the staging labels of one secret (20 across its versions, per its quotas page): should
+  attaching the label fail, the step fails before ``AWSCURRENT`` moves, so the old key stays
+  current and nothing becomes unreadable; retiring unused versions makes room.
 - Key material and secret values never appear in a log line or an error message: those name
   the secret, the version and the step. AWS errors become ``SecretError`` here.
 """
@@ -54,7 +61,7 @@ from .errors import (
     aws_error_code,
     aws_reason,
 )
-from .keys import generate_root_key, parse_root_key
+from .keys import generate_root_key, parse_root_key, retain_label
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -189,6 +196,18 @@ def finish_secret(client: SecretsManagerClient, secret_id: str, token: str) -> N
         logger.info(f"finishSecret: the version is already {AWSCURRENT}; nothing to do")
         return
     _pending_root_key(client, secret_id, token)
+    if current and _holds_root_key(client, secret_id, current):
+        # First the retention label, then the move: a retried finishSecret attaches it again
+        # (harmless), and there is never a moment the outgoing key has only AWSPREVIOUS.
+        label = retain_label(current)
+        if label not in versions.get(current, []):
+            _aws(
+                f"label {label}",
+                _where(secret_id, current),
+                lambda: client.update_secret_version_stage(
+                    SecretId=secret_id, VersionStage=label, MoveToVersionId=current
+                ),
+            )
     moved: dict[str, str] = {"RemoveFromVersionId": current} if current else {}
     _aws(
         f"move {AWSCURRENT} to",
@@ -280,6 +299,22 @@ def _pending_value(client: SecretsManagerClient, secret_id: str, token: str) -> 
     if text is None:
         raise InvalidRootKeyError(f"{where} holds binary data; s3seal expects a base64 string")
     return text
+
+
+def _holds_root_key(client: SecretsManagerClient, secret_id: str, version_id: str) -> bool:
+    """Whether a version holds a root key (the stack's first placeholder password does not)."""
+    where = _where(secret_id, version_id)
+    response = _aws(
+        "read",
+        where,
+        lambda: client.get_secret_value(SecretId=secret_id, VersionId=version_id),
+    )
+    text = response.get("SecretString")
+    try:
+        parse_root_key(text or "", source=where)
+    except InvalidRootKeyError:
+        return False
+    return True
 
 
 def _pending_root_key(client: SecretsManagerClient, secret_id: str, token: str) -> None:

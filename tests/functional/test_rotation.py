@@ -23,7 +23,12 @@ from botocore.exceptions import ClientError
 from s3seal import rotation
 from s3seal.envelope import EnvelopeMetadata, Format, decrypt_bytes, encrypt_bytes
 from s3seal.errors import EventError, InvalidRootKeyError, S3SealError
-from s3seal.keys import SECRET_VERSION_FIELD, parse_root_key, root_key_from_secret
+from s3seal.keys import (
+    SECRET_VERSION_FIELD,
+    parse_root_key,
+    retain_label,
+    root_key_from_secret,
+)
 from s3seal.rotation import RotationError, Step
 
 from ..conftest import REGION
@@ -194,7 +199,7 @@ def test_second_rotation_makes_a_new_key_and_keeps_the_old_one_readable(
     assert is_root_key(value)
     assert base64.b64decode(value) != first_key.material
     # ... the first key's version is AWSPREVIOUS and still readable by its id
-    assert stages(sm, secret_id)[first] == [PREVIOUS]
+    assert stages(sm, secret_id)[first] == sorted([PREVIOUS, retain_label(first)])
     assert value_of(sm, secret_id, first) == base64.b64encode(first_key.material).decode()
     # ... so the object still decrypts with the version its metadata names
     named = EnvelopeMetadata.parse(metadata).description[SECRET_VERSION_FIELD]
@@ -202,6 +207,30 @@ def test_second_rotation_makes_a_new_key_and_keeps_the_old_one_readable(
     assert decrypt_bytes(root_key_from_secret(sm, secret_id, named).material, body, metadata) == (
         b"row 1\n"
     )
+
+
+def test_three_rotations_leave_every_old_key_labelled_and_readable(
+    sm: SecretsManagerClient,
+) -> None:
+    # GIVEN a secret as the stack creates it (placeholder first)
+    secret_id = new_secret(sm)
+    placeholder_version, _ = current(sm, secret_id)
+    # WHEN it is rotated three times
+    tokens = [run_rotation(sm, secret_id) for _ in range(3)]
+    # THEN every root key that was ever current keeps a label (AWS deletes unlabelled versions)
+    labels = stages(sm, secret_id)
+    first, second, third = tokens
+    assert labels[first] == [retain_label(first)]
+    assert labels[second] == sorted([PREVIOUS, retain_label(second)])
+    assert CURRENT in labels[third]
+    assert retain_label(third) not in labels[third]
+    # ... each is still readable by its version id and holds a distinct key
+    values = {value_of(sm, secret_id, token) for token in tokens}
+    assert len(values) == 3
+    assert all(is_root_key(value) for value in values)
+    # ... and the placeholder, never a key, gets no retention label
+    kept = [label for label in labels.get(placeholder_version, []) if "s3seal-keep-" in label]
+    assert kept == []
 
 
 # --- retries and refusals -----------------------------------------------------------------------

@@ -27,6 +27,7 @@ from .errors import (
     WrongRootKeyError,
 )
 from .metadata import INSTRUCTION_SUFFIX, EnvelopeMetadata, Format, needs_instruction_file
+from .rewrap import data_key_of, rewrap
 from .stream import (
     Decryptor,
     Encryptor,
@@ -59,10 +60,12 @@ __all__ = [
     "TruncatedCiphertextError",
     "UnsupportedAlgorithmError",
     "WrongRootKeyError",
+    "data_key_of",
     "decrypt_bytes",
     "decrypt_chunks",
     "encrypt_bytes",
     "encrypt_chunks",
     "iter_parts",
     "needs_instruction_file",
+    "rewrap",
 ]
