@@ -19,7 +19,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as sm
 
-from s3seal.staged import LOAD_PREFIX, RESERVED_PREFIX
+from s3seal.names import RESERVED_PREFIX
+from s3seal.staged import LOAD_PREFIX
 
 OBJECT_READS = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectVersionForReplication"]
 """What returns an object's content (replication reads it too)."""

@@ -15,7 +15,7 @@ from aws_cdk.interfaces import aws_s3 as s3_refs
 from constructs import Construct
 
 from s3seal import config as env
-from s3seal.staged import RESERVED_PREFIX
+from s3seal.names import RESERVED_PREFIX
 
 from .access import OBJECT_WRITES, source_account
 from .bundling import s3seal_function

@@ -24,8 +24,9 @@ from .keys import (
     release_version,
     retain_label,
 )
+from .names import RESERVED_PREFIX
 from .objects import ObjectRef
-from .staged import RESERVED_PREFIX, UNVERSIONED_KEY
+from .staged import UNVERSIONED_KEY
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -230,7 +230,7 @@ def test_root_debug_the_encrypting_function_logs_no_key(
     output = root_debug() + captured_logs.getvalue().encode()
     assert b"in/secret.csv" in output
     _, metadata, _ = harness.staged(item.key)
-    data_key = unwrap_v1_data_key(harness.root_key, metadata["x-amz-key"])
+    data_key = unwrap_data_key(harness.root_key, metadata)
     assert_never_in(output, harness.root_key, data_key)
     assert PLAINTEXT_MARKER not in output
     assert b"Response body" not in output

@@ -62,7 +62,8 @@ def test_every_format_is_accepted_in_any_case(fmt: Format) -> None:
 
 def test_an_empty_format_means_the_default_v3() -> None:
     assert Settings.from_env(REQUIRED | {"ENVELOPE_FORMAT": ""}).envelope_format is Format.V3
-    assert Settings(staging_bucket="s", root_key_secret_id="k").envelope_format is Format.V3
+    minimal = Settings(staging_bucket="s", root_key_secret_id="k", landing_buckets=frozenset({"l"}))
+    assert minimal.envelope_format is Format.V3
 
 
 @pytest.mark.parametrize(
