@@ -54,13 +54,13 @@ def test_staged_object_names_its_source_and_keeps_content_type(
     assert metadata["s3seal-source-etag"] == item.etag
     assert metadata["s3seal-source-sequencer"] == item.sequencer
     envelope = EnvelopeMetadata.parse(metadata)
-    assert envelope.format is Format.V1
+    assert envelope.format is Format.V3  # the default
     description = envelope.description
     assert description["s3seal:secret-version"]
     assert description["s3seal:secret-arn"].endswith(
         harness.secret_id + "-" + description["s3seal:secret-arn"].rsplit("-", 1)[-1]
     )
-    assert len(body) == 16
+    assert len(body) == len(b'{"id": 1}\n') + 16  # V3: ciphertext, then the 16-byte tag
 
 
 @pytest.mark.parametrize(

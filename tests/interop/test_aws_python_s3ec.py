@@ -111,6 +111,7 @@ def create_bucket(endpoint: str, prefix: str) -> str:
 def write_key_file(folder: Path, root_key: bytes) -> Path:
     path = folder / "root.key"
     path.write_text(base64.b64encode(root_key).decode("ascii") + "\n")
+    path.chmod(0o600)  # s3seal refuses a key file others may read
     return path
 
 
