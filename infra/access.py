@@ -81,17 +81,20 @@ def restrict_staging(
     loader: str | None,
     copy_role: str,
     extra_readers: Sequence[str],
+    rewrappers: Sequence[str] = (),
 ) -> None:
     """Ciphertext: the function writes staged objects, the loader its reserved prefix; the
     function, the COPY role, the loader and the named extras read; only the loader and the COPY
-    role read the transient plaintext under the load prefix (extras are not exempt there)."""
+    role read the transient plaintext under the load prefix (extras are not exempt there).
+    ``rewrappers`` (``s3seal rewrap`` operators) also read staged objects and may PutObject onto
+    them, nothing else: rewrap is a conditional copy of an object onto itself."""
     reserved = staging.arn_for_objects(f"{RESERVED_PREFIX}*")
     loader_only = [loader] if loader else []
     for statement in (
         _deny(
             "OnlyTheFunctionAndRedshiftRead",
             OBJECT_READS,
-            [function, copy_role, *loader_only, *extra_readers],
+            [function, copy_role, *loader_only, *extra_readers, *rewrappers],
             resources=[staging.arn_for_objects("*")],
         ),
         _deny(
@@ -103,8 +106,14 @@ def restrict_staging(
         # Every key outside the reserved prefix is a staged object.
         _deny(
             "OnlyTheFunctionWritesStagedObjects",
-            OBJECT_WRITES,
+            [action for action in OBJECT_WRITES if action != "s3:PutObject"],
             [function],
+            not_resources=[reserved],
+        ),
+        _deny(
+            "OnlyTheFunctionAndRewrapOperatorsPutStagedObjects",
+            ["s3:PutObject"],
+            [function, *rewrappers],
             not_resources=[reserved],
         ),
         _deny("OnlyTheLoaderWritesItsPrefix", OBJECT_WRITES, loader_only, resources=[reserved]),

@@ -66,6 +66,9 @@ class StackSettings:
     staging_extra_reader_arns: tuple[str, ...] = ()
     """Principals besides the function and the COPY role allowed to read staging (not the
     transient plaintext under ``_s3seal/load/``)."""
+    staging_rewrap_arns: tuple[str, ...] = ()
+    """Operators who run ``s3seal rewrap``: they may read staged objects and PutObject onto them
+    (a copy onto itself with new envelope metadata); every other write stays the function's."""
     landing_extra_reader_arns: tuple[str, ...] = ()
     """Principals besides the function allowed to read the landing bucket's plaintext."""
     root_key_break_glass_arns: tuple[str, ...] = ()

@@ -130,6 +130,7 @@ class S3SealStack(cdk.Stack):
             loader=loader,
             copy_role=copy_role,
             extra_readers=settings.staging_extra_reader_arns,
+            rewrappers=settings.staging_rewrap_arns,
         )
         access.restrict_landing(
             self.buckets.landing, readers=[function, *settings.landing_extra_reader_arns]

@@ -14,6 +14,7 @@ from .conftest import Synth, synth
 from .test_stack import ref_arn, role_statements
 
 STAGING_READER = "arn:aws:iam::123456789012:role/analyst"
+REWRAPPER = "arn:aws:iam::123456789012:role/key-operator"
 LANDING_READER = "arn:aws:iam::123456789012:role/producer-audit"
 BREAK_GLASS = "arn:aws:iam::123456789012:role/break-glass"
 SOURCE_ACCOUNT = {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
@@ -27,6 +28,7 @@ def s() -> Synth:
         redshift_db_user="loader",
         loader_table="public.sales",
         staging_extra_reader_arns=(STAGING_READER,),
+        staging_rewrap_arns=(REWRAPPER,),
         landing_extra_reader_arns=(LANDING_READER,),
         root_key_break_glass_arns=(BREAK_GLASS,),
     )
@@ -75,7 +77,7 @@ def test_staging_reads_include_replication_and_the_load_prefix_excludes_extra_re
     reads = policy["OnlyTheFunctionAndRedshiftRead"]
     assert "s3:GetObjectVersionForReplication" in reads["Action"]
     assert reads["Resource"] == objects(s, s.stack.buckets.staging)
-    assert exempt(reads) == [r["function"], r["copy"], r["loader"], STAGING_READER]
+    assert exempt(reads) == [r["function"], r["copy"], r["loader"], STAGING_READER, REWRAPPER]
     load = policy["OnlyTheLoaderAndRedshiftReadTransientPlaintext"]
     assert load["Action"] == OBJECT_READS
     assert load["Resource"] == objects(s, s.stack.buckets.staging, "_s3seal/load/")
@@ -89,12 +91,18 @@ def test_only_the_function_writes_staged_objects_and_only_the_loader_its_prefix(
     staged = policy["OnlyTheFunctionWritesStagedObjects"]
     assert staged["NotResource"] == reserved and "Resource" not in staged
     assert exempt(staged) == [r["function"]]
+    # PutObject: the function, and the operators named to run `s3seal rewrap` (who also read)
+    put = policy["OnlyTheFunctionAndRewrapOperatorsPutStagedObjects"]
+    assert put["NotResource"] == reserved and put["Action"] == "s3:PutObject"
+    assert exempt(put) == [r["function"], REWRAPPER]
+    assert REWRAPPER in exempt(policy["OnlyTheFunctionAndRedshiftRead"])
+    assert REWRAPPER not in exempt(policy["OnlyTheLoaderAndRedshiftReadTransientPlaintext"])
     own = policy["OnlyTheLoaderWritesItsPrefix"]
     assert own["Resource"] == reserved
     assert exempt(own) == [r["loader"]]
+    assert "s3:PutObject" in own["Action"]
     for statement in (staged, own):
         assert {
-            "s3:PutObject",
             "s3:DeleteObject",
             "s3:DeleteObjectVersion",
             "s3:AbortMultipartUpload",
@@ -106,7 +114,8 @@ def test_denies_cover_object_actions_only_so_the_deployer_keeps_the_bucket(s: Sy
     for bucket in (s.stack.buckets.staging, s.stack.buckets.landing):
         for statement in bucket_policy(s, bucket).values():
             if statement.get("Sid"):
-                actions = set(statement["Action"])
+                action = statement["Action"]
+                actions = {action} if isinstance(action, str) else set(action)
                 assert actions <= set(OBJECT_WRITES) | set(LANDING_READS), statement["Sid"]
                 assert not any("Bucket" in action or "Policy" in action for action in actions)
 
