@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from s3seal import handler as handler_module
+from s3seal.names import METRIC_BYTES_STAGED, METRIC_OBJECTS_FAILED, METRIC_OBJECTS_STAGED
 
 from .conftest import FakeContext, Harness, logs_of
 
@@ -200,3 +201,31 @@ def test_log_lines_name_their_own_object(
     for line in staged:
         assert f"/{line['key']}?versionId=" in line["staged"]
     assert watch.max_in_flight > 1
+
+
+def test_metrics_of_a_concurrent_batch_count_every_object(
+    harness: Harness, context: FakeContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN ten objects that stage and two that fail, in one batch staged concurrently
+    landed = [harness.put(f"in/m-{n}.csv", os.urandom(200 + n)) for n in range(10)]
+    big = [harness.put(f"in/m-big-{n}.csv", b"z" * 4096) for n in range(2)]
+    event = harness.sqs_event(*(harness.notification(item) for item in [*landed, *big]))
+    metrics = handler_module.metrics
+    metrics.clear_metrics()
+    capsys.readouterr()
+    try:
+        response = harness.app(MAX_OBJECT_BYTES="1024", **LAMBDA_1769_MB).handle(event, context)
+        metric_set = {name: dict(entry) for name, entry in metrics.metric_set.items()}
+    finally:
+        metrics.clear_metrics()
+    assert len(response["batchItemFailures"]) == 2
+    # THEN every staged object was counted once (added from the workers under one lock) ...
+    assert metric_set[METRIC_OBJECTS_STAGED]["Value"] == [1.0] * 10
+    assert sorted(metric_set[METRIC_BYTES_STAGED]["Value"]) == [200.0 + n for n in range(10)]
+    # ... and each failure emitted one whole single-metric line
+    failures = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if METRIC_OBJECTS_FAILED in line
+    ]
+    assert [line[METRIC_OBJECTS_FAILED] for line in failures] == [[1.0], [1.0]]
