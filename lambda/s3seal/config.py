@@ -27,6 +27,10 @@ PART_SIZE_MIB = "PART_SIZE_MIB"
 MAX_OBJECT_BYTES = "MAX_OBJECT_BYTES"
 KEY_CACHE_SECONDS = "KEY_CACHE_SECONDS"
 PARTS_IN_FLIGHT = "PARTS_IN_FLIGHT"
+RECORD_CONCURRENCY = "RECORD_CONCURRENCY"
+"""At most this many records of one SQS batch staged at once (default: what the memory allows)."""
+FUNCTION_MEMORY = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
+"""Set by Lambda: the function's memory in MB (Lambda's MB are MiB)."""
 
 DEFAULT_ENVELOPE_FORMAT = Format.V3
 """What current AWS S3 encryption clients read under their default (key-committing) policy.
@@ -34,6 +38,13 @@ Only COPY ... ENCRYPTED needed V1, and Redshift stopped reading it after 2026-04
 DEFAULT_PART_SIZE_MIB = 16
 DEFAULT_KEY_CACHE_SECONDS = 300
 DEFAULT_PARTS_IN_FLIGHT = 4
+RUNTIME_HEADROOM_MIB = 256
+"""Memory kept back from the function's for everything but object data: the interpreter, boto3,
+Powertools and cryptography (about 120 MiB resident once imported), thread stacks, connection
+buffers and the allocator's slack. What is left is shared out in ``memory_bound`` slices."""
+MAX_RECORD_CONCURRENCY = 32
+"""A ceiling on records in flight whatever the memory: past it the one or few vCPUs and the S3
+connection pool, not memory, are the limit (10,240 MB would otherwise allow 104)."""
 
 
 class Compression(StrEnum):
@@ -62,15 +73,42 @@ class Settings:
     """None: whatever can be encrypted in the invocation's remaining time."""
     key_cache_seconds: int = DEFAULT_KEY_CACHE_SECONDS
     parts_in_flight: int = DEFAULT_PARTS_IN_FLIGHT
+    function_memory_mib: int | None = None
+    """The function's memory (from Lambda); None outside Lambda."""
+    record_concurrency: int | None = None
+    """A cap on records in flight; None: what the memory allows (see ``record_workers``)."""
 
     @property
     def memory_bound(self) -> int:
-        """Object data one invocation holds at most: part size x (parts in flight + 2).
+        """Object data one object in flight holds at most: part size x (parts in flight + 2).
 
         The +2: the part being assembled while the others upload, and the one read ahead to choose
         between a single PUT and a multipart upload (see ``storage``).
         """
         return self.part_size * (self.parts_in_flight + 2)
+
+    @property
+    def record_workers(self) -> int:
+        """Records of one batch staged at once, at most: one ``memory_bound`` slice each.
+
+        (function memory - RUNTIME_HEADROOM_MIB) // memory_bound, at least 1, at most
+        MAX_RECORD_CONCURRENCY and RECORD_CONCURRENCY. Object data in flight is then at most
+        ``record_workers x memory_bound``, within the memory left after the headroom. Outside
+        Lambda, where the memory is unknown, 1 (one record at a time) unless RECORD_CONCURRENCY
+        says otherwise.
+        """
+        if self.function_memory_mib is None:
+            workers = self.record_concurrency or 1
+        else:
+            available = (self.function_memory_mib - RUNTIME_HEADROOM_MIB) * MiB
+            workers = available // self.memory_bound
+            if self.record_concurrency is not None:
+                workers = min(workers, self.record_concurrency)
+        return max(1, min(workers, MAX_RECORD_CONCURRENCY))
+
+    def record_pool_size(self, records: int) -> int:
+        """Threads for ``records`` records (or groups of records) of one batch."""
+        return max(1, min(records, self.record_workers))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -95,6 +133,12 @@ class Settings:
             ),
             parts_in_flight=integer(
                 environ, PARTS_IN_FLIGHT, DEFAULT_PARTS_IN_FLIGHT, low=1, high=64
+            ),
+            # Lambda's own range; read from the environment so the local worker and the tests
+            # can stand in for a function of any size.
+            function_memory_mib=optional_integer(environ, FUNCTION_MEMORY, low=128, high=10_240),
+            record_concurrency=optional_integer(
+                environ, RECORD_CONCURRENCY, low=1, high=MAX_RECORD_CONCURRENCY
             ),
         )
 

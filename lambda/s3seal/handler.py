@@ -3,7 +3,9 @@
 One handler for every trigger, recognised by shape (see ``events``):
 
 - SQS (the production path): a partial batch response, so one bad record neither fails nor
-  repeats the others;
+  repeats the others. The batch's records are staged concurrently by a pool of
+  ``Settings.record_workers`` threads (sized from the function's memory, so object data in
+  flight stays within it); records naming the same key run in order in one thread;
 - direct S3 notifications and EventBridge events: an error is raised if any object failed, so
   Lambda's asynchronous retries and failure destination take over;
 - S3 Batch Operations: ``Succeeded`` / ``TemporaryFailure`` / ``PermanentFailure`` per task.
@@ -16,9 +18,11 @@ only object names, sizes, outcomes and error messages (which s3seal writes witho
 from __future__ import annotations
 
 import os
+import threading
 import time
-from collections.abc import Callable, Mapping
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import boto3
@@ -71,6 +75,10 @@ PERMANENT_FAILURES: tuple[type[Exception], ...] = (
     RefusedObjectError,
 )
 
+# Metrics are buffered in one shared set that Powertools does not lock: records staged on several
+# threads add to it (and emit single metrics) under this lock.
+_metrics_lock = threading.Lock()
+
 # Powertools' own variables (POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, ...) override
 # these defaults: explicit arguments would take precedence over them.
 quiet_sdk.pin()  # before any client exists: the SDK never logs bodies
@@ -107,14 +115,15 @@ class App:
 
     def __init__(self, settings: Settings, s3: S3Client, root_key: Callable[[], RootKey]) -> None:
         self.settings = settings
-        self.pipeline = Pipeline(settings, s3, root_key)
+        self.pipeline = Pipeline(settings, s3, _serialised(root_key))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> App:
         settings = Settings.from_env(environ)
-        # Enough connections for every part in flight plus the HEAD/GET/DELETE around them.
+        # Enough connections for every part in flight plus the HEAD/GET/DELETE around them, for
+        # each record in flight.
         config = Config(
-            max_pool_connections=settings.parts_in_flight + 4,
+            max_pool_connections=settings.record_workers * (settings.parts_in_flight + 4),
             retries={"mode": "standard", "max_attempts": 5},
         )
         s3: S3Client = boto3.client("s3", config=config)
@@ -128,17 +137,7 @@ class App:
             # A batch where every record failed is answered like any other (all of them listed),
             # rather than by raising: SQS retries the same messages either way, and the answer
             # keeps one shape for the local worker and the tests.
-            processor = BatchProcessor(
-                event_type=EventType.SQS, raise_on_entire_batch_failure=False
-            )
-            return dict(
-                process_partial_response(
-                    dict(event),
-                    record_handler=lambda record: self._sqs_record(record, context),
-                    processor=processor,
-                    context=cast("LambdaContext | None", context),
-                )
-            )
+            return self._sqs_batch(event, context)
         if trigger is Trigger.BATCH_OPERATIONS:
             return self._batch_job(from_batch_job(event), context)
         events = (
@@ -149,6 +148,54 @@ class App:
         return self._direct(events, context)
 
     # --- triggers ---------------------------------------------------------------------------
+
+    def _sqs_batch(
+        self, event: Mapping[str, Any], context: InvocationContext | None
+    ) -> dict[str, Any]:
+        """Stage the batch's records concurrently, then answer with Powertools' partial response.
+
+        Every record is staged first (what it raised kept by message id); Powertools' processor
+        then replays those results, so the response (``batchItemFailures``: exactly the failed
+        records' message ids) and its failure logging are those of the sequential processor.
+        """
+        raw_records = event.get("Records") or []
+        results: dict[str, BaseException | None] = {}
+        groups = _same_key_groups([SQSRecord(raw) for raw in raw_records])
+
+        def run(group: list[SQSRecord]) -> None:
+            # In order: the second record of a key sees what the first staged.
+            for record in group:
+                try:
+                    self._sqs_record(record, context)
+                except Exception as exc:
+                    results[record.message_id] = exc
+                else:
+                    results[record.message_id] = None
+
+        workers = self.settings.record_pool_size(len(groups))
+        if workers == 1:
+            for group in groups:
+                run(group)
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="s3seal-record") as pool:
+                # run() keeps every exception, so the futures only need to finish.
+                for future in [pool.submit(run, group) for group in groups]:
+                    future.result()
+
+        def replay(record: SQSRecord) -> None:
+            error = results.get(record.message_id)
+            if error is not None:
+                raise error
+
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        return dict(
+            process_partial_response(
+                dict(event),
+                record_handler=replay,
+                processor=processor,
+                context=cast("LambdaContext | None", context),
+            )
+        )
 
     def _sqs_record(self, record: SQSRecord, context: InvocationContext | None) -> None:
         for object_event in from_sqs_body(record.body):
@@ -200,7 +247,7 @@ class App:
         """Stage one object with its name in every log line; record metrics either way."""
         ref = event.ref
         remaining = _remaining_seconds(context)
-        with logger.append_context_keys(
+        with _log_keys(
             bucket=ref.bucket, key=ref.key, version_id=ref.version_id, sequencer=event.sequencer
         ):
             started = time.monotonic()
@@ -218,13 +265,16 @@ class App:
                 raise
             elapsed_ms = (time.monotonic() - started) * 1000
             if outcome.action is Action.STAGED:
-                metrics.add_metric(name=METRIC_OBJECTS_STAGED, unit=MetricUnit.Count, value=1)
-                metrics.add_metric(
-                    name=METRIC_BYTES_STAGED, unit=MetricUnit.Bytes, value=outcome.plaintext_bytes
-                )
-                metrics.add_metric(
-                    name=METRIC_STAGE_DURATION, unit=MetricUnit.Milliseconds, value=elapsed_ms
-                )
+                with _metrics_lock:
+                    metrics.add_metric(name=METRIC_OBJECTS_STAGED, unit=MetricUnit.Count, value=1)
+                    metrics.add_metric(
+                        name=METRIC_BYTES_STAGED,
+                        unit=MetricUnit.Bytes,
+                        value=outcome.plaintext_bytes,
+                    )
+                    metrics.add_metric(
+                        name=METRIC_STAGE_DURATION, unit=MetricUnit.Milliseconds, value=elapsed_ms
+                    )
             logger.info(
                 "object " + outcome.action.value,
                 action=outcome.action.value,
@@ -244,14 +294,79 @@ def _remaining_seconds(context: InvocationContext | None) -> Callable[[], float]
 
 
 def _count_failure(reason: str) -> None:
-    with single_metric(
-        name=METRIC_OBJECTS_FAILED,
-        unit=MetricUnit.Count,
-        value=1,
-        namespace=metrics.namespace,
-        default_dimensions=metrics.default_dimensions,
-    ) as metric:
+    with (
+        _metrics_lock,
+        single_metric(
+            name=METRIC_OBJECTS_FAILED,
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=metrics.namespace,
+            default_dimensions=metrics.default_dimensions,
+        ) as metric,
+    ):
         metric.add_dimension(name=FAILURE_REASON_DIMENSION, value=reason)
+
+
+def _same_key_groups(records: list[SQSRecord]) -> list[list[SQSRecord]]:
+    """The records, in groups that share no key, each in the batch's order.
+
+    Records naming a common (bucket, key) land in one group (a message can name several keys,
+    so groups are merged transitively). A body that does not parse names no key: it is a group of
+    its own, and fails when staged.
+    """
+    groups: list[list[SQSRecord]] = []
+    group_of: dict[tuple[str, str], int] = {}
+    merged_into: list[int] = []  # group index -> the group it was merged into (itself if live)
+
+    def live(index: int) -> int:
+        while merged_into[index] != index:
+            index = merged_into[index]
+        return index
+
+    for record in records:
+        try:
+            keys = {(e.ref.bucket, e.ref.key) for e in from_sqs_body(record.body)}
+        except Exception:  # staging the record raises it again, and reports it
+            keys = set()
+        owners = sorted({live(group_of[key]) for key in keys if key in group_of})
+        if owners:
+            target = owners[0]
+            for other in owners[1:]:
+                groups[target].extend(groups[other])
+                groups[other] = []
+                merged_into[other] = target
+        else:
+            target = len(groups)
+            groups.append([])
+            merged_into.append(target)
+        groups[target].append(record)
+        for key in keys:
+            group_of[key] = target
+    # A merge appends a later group's records after the target's: put them back in batch order.
+    order = {id(record): position for position, record in enumerate(records)}
+    return [sorted(group, key=lambda r: order[id(r)]) for group in groups if group]
+
+
+@contextmanager
+def _log_keys(**keys: Any) -> Iterator[None]:
+    """Keys on every log line of this thread only (``append_context_keys`` is shared by all)."""
+    logger.thread_safe_append_keys(**keys)
+    try:
+        yield
+    finally:
+        logger.thread_safe_remove_keys(keys)
+
+
+def _serialised(root_key: Callable[[], RootKey]) -> Callable[[], RootKey]:
+    """``root_key`` called one thread at a time: records starting together on a cold container
+    fetch the secret once, then all read the cache."""
+    lock = threading.Lock()
+
+    def call() -> RootKey:
+        with lock:
+            return root_key()
+
+    return call
 
 
 _app: App | None = None
