@@ -24,11 +24,10 @@ import base64
 import io
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +48,7 @@ from .aws_python_s3ec import (
     s3_client,
     v3_vectors,
 )
+from .common import assert_same_bytes, chunked, plaintext_for, size_id
 from .ruby_sdk import Once
 
 pytestmark = pytest.mark.interop
@@ -69,37 +69,6 @@ EXIT_CRYPTO = 4
 
 
 # --- plaintexts, keys, the CLI ----------------------------------------------------------------
-
-
-def size_id(size: int) -> str:
-    if size >= MiB:
-        whole, rest = divmod(size, MiB)
-        return f"{whole}MiB+{rest}-bytes"
-    return f"{size}-bytes"
-
-
-def plaintext_for(key: str, size: int) -> bytes:
-    """Reproducible random plaintext, different for every object key."""
-    return random.Random(f"{key}:{size}").randbytes(size)
-
-
-def chunked(data: bytes, size: int) -> Iterator[bytes]:
-    for start in range(0, len(data), size):
-        yield data[start : start + size]
-
-
-def assert_same_bytes(got: bytes, expected: bytes, what: str) -> None:
-    """Byte equality with a short message (a diff of megabytes would drown the report)."""
-    if got == expected:
-        return
-    first = next(
-        (i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b),
-        min(len(got), len(expected)),
-    )
-    pytest.fail(
-        f"{what}: {len(got)} bytes, expected {len(expected)}; first difference at offset {first}",
-        pytrace=False,
-    )
 
 
 def create_bucket(endpoint: str, prefix: str) -> str:

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
-import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,7 @@ from s3seal.envelope import (
     iter_parts,
 )
 
+from .common import assert_same_bytes, chunked, plaintext_for, size_id
 from .ruby_sdk import Once, RubyClient, RubyRun, require_ruby_sdk, run_ruby
 
 if TYPE_CHECKING:
@@ -67,37 +67,6 @@ WRITERS: dict[RubyClient, Format] = {"v1": Format.V1, "v2": Format.V2}
 
 
 # --- plaintexts, keys and byte comparison -----------------------------------------------------
-
-
-def size_id(size: int) -> str:
-    if size >= MiB:
-        whole, rest = divmod(size, MiB)
-        return f"{whole}MiB+{rest}-bytes"
-    return f"{size}-bytes"
-
-
-def plaintext_for(key: str, size: int) -> bytes:
-    """Reproducible random plaintext, different for every object key."""
-    return random.Random(f"{key}:{size}").randbytes(size)
-
-
-def chunked(data: bytes, size: int) -> Iterator[bytes]:
-    for start in range(0, len(data), size):
-        yield data[start : start + size]
-
-
-def assert_same_bytes(got: bytes, expected: bytes, what: str) -> None:
-    """Byte equality with a short message (a diff of megabytes would drown the report)."""
-    if got == expected:
-        return
-    first = next(
-        (i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b),
-        min(len(got), len(expected)),
-    )
-    pytest.fail(
-        f"{what}: {len(got)} bytes, expected {len(expected)}; first difference at offset {first}",
-        pytrace=False,
-    )
 
 
 def fresh_root_key() -> bytes:
