@@ -13,7 +13,9 @@ from infra.stack import S3SealStack
 
 app = cdk.App()
 try:
-    settings = StackSettings.from_context(app.node.try_get_context)
+    settings = StackSettings.from_context(
+        app.node.try_get_context, app.node.get_all_context().keys()
+    )
 except SettingsError as exc:
     sys.exit(f"s3seal: {exc}")  # one line on stderr, exit 1: a setting to fix, not a bug
 S3SealStack(app, settings.stack_name, settings=settings)

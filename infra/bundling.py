@@ -62,7 +62,8 @@ class PipBundling:
         shutil.copytree(
             LAMBDA_DIR / "s3seal",
             Path(output_dir) / "s3seal",
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            # The demo examples (package data, several MiB) have no use in the Lambda.
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "examples"),
             dirs_exist_ok=True,
         )
         write_bytecode(output_dir)
@@ -141,5 +142,5 @@ def function_code() -> lambda_.Code:
             local=PipBundling(),
             command=["false"],
         ),
-        exclude=["**/__pycache__", "**/*.pyc"],
+        exclude=["**/__pycache__", "**/*.pyc", "s3seal/examples"],
     )

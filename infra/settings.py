@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -191,8 +191,13 @@ class StackSettings:
         return 6 * self.function_timeout_seconds
 
     @classmethod
-    def from_context(cls, get: Callable[[str], Any]) -> StackSettings:
-        """Build from CDK context (``app.node.try_get_context``); absent keys keep defaults."""
+    def from_context(cls, get: Callable[[str], Any], keys: Iterable[str] = ()) -> StackSettings:
+        """Build from CDK context (``app.node.try_get_context``); absent keys keep defaults.
+
+        ``keys`` are every context key set (``app.node.get_all_context()``): one that is not a
+        setting (a typo would otherwise be silently ignored) is an error naming the valid ones.
+        """
+        check_keys(keys)
         values: dict[str, Any] = {}
         for field in fields(cls):
             raw = get(field.name)
@@ -200,6 +205,21 @@ class StackSettings:
                 continue
             values[field.name] = _coerce(field.name, str(field.type), raw)
         return cls(**values)
+
+
+NOT_SETTINGS = frozenset({"acknowledged-issue-numbers"})
+"""Context keys the CDK CLI itself writes to cdk.json (``cdk acknowledge``)."""
+
+
+def check_keys(keys: Iterable[str]) -> None:
+    """Refuse a context key that is neither a setting nor the CDK's own (``@aws-cdk/...`` feature
+    flags and ``aws:cdk:...`` keys all contain a colon)."""
+    valid = {field.name for field in fields(StackSettings)}
+    unknown = sorted(k for k in keys if ":" not in k and k not in valid and k not in NOT_SETTINGS)
+    if unknown:
+        raise SettingsError(
+            f"unknown context key {', '.join(unknown)}; valid keys: {', '.join(sorted(valid))}"
+        )
 
 
 def _coerce(name: str, kind: str, raw: Any) -> Any:

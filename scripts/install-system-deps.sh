@@ -5,9 +5,12 @@
 #   python3-venv     `python3 -m venv` on Debian's own Python
 set -euo pipefail
 
+# `install-system-deps.sh run`: only what `make run` (the local demo, pure Python) needs.
 missing=()
-ruby -e 'require "aws-sdk-s3"' >/dev/null 2>&1 || missing+=(ruby-aws-sdk-s3)
-command -v node >/dev/null 2>&1 || missing+=(nodejs)
+if [ "${1:-}" != run ]; then
+  ruby -e 'require "aws-sdk-s3"' >/dev/null 2>&1 || missing+=(ruby-aws-sdk-s3)
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+fi
 "${PYTHON:-python3}" -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 [ ${#missing[@]} -eq 0 ] && exit 0
 

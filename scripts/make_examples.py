@@ -1,4 +1,4 @@
-"""Regenerates the demo files in examples/ (deterministic: same bytes every run).
+"""Regenerates the demo files in lambda/s3seal/examples/ (package data; same bytes every run).
 
 - sales.csv: pipe-delimited sales rows (Redshift's default COPY delimiter).
 - clickstream.jsonl: several MiB of JSON lines, large enough for a multipart upload.
@@ -12,7 +12,7 @@ import json
 import random
 from pathlib import Path
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parent.parent / "lambda" / "s3seal" / "examples"
 PRODUCTS = [
     ("SKU-1001", "Espresso beans 1kg", 24.90),
     ("SKU-1002", "Filter papers x100", 4.50),

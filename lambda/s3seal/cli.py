@@ -586,7 +586,7 @@ def cmd_local(args: argparse.Namespace, aws: Aws) -> int:
     from . import local, local_run  # noqa: PLC0415
 
     settings = local.LocalSettings(envelope_format=args.format, compression=args.compression)
-    examples = Path(args.examples)
+    examples = Path(args.examples) if args.examples else local_run.EXAMPLES
     if args.demo and not examples.is_dir():
         raise ConfigError(f"--examples {examples} is not a folder")
     stop = threading.Event()
@@ -826,7 +826,9 @@ def _add_local_command(commands: Any) -> None:
         "--serve", action="store_true", help="keep running and print each staged object"
     )
     local.add_argument("--port", type=_port, help="loopback port (default: a free one)")
-    local.add_argument("--examples", default="examples", help="folder of files for --demo")
+    local.add_argument(
+        "--examples", help="folder of files for --demo (default: the examples s3seal ships)"
+    )
     local.add_argument(
         "--format", choices=[f.value for f in Format], default=DEFAULT_ENVELOPE_FORMAT.value
     )

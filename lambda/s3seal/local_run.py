@@ -33,6 +33,10 @@ class DemoResult:
         return self.result == "verified"
 
 
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+"""The demo files, shipped in the package (package data) so that ``--demo`` works anywhere."""
+
+
 def run_demo(pipeline: LocalPipeline, examples: Path, out: TextIO) -> bool:
     """Drop every file of ``examples`` into landing, wait for each to be staged, decrypt it back,
     compare, and print what happened. True only if every file verified and the DLQ is empty."""

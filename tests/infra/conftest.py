@@ -18,7 +18,13 @@ from infra.settings import StackSettings
 from infra.stack import S3SealStack
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
-NO_BUNDLING: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
+FEATURE_FLAGS: dict[str, Any] = {
+    key: value
+    for key, value in json.loads((ROOT / "cdk.json").read_text())["context"].items()
+    if ":" in key
+}
+"""cdk.json's feature flags, so that the tests synthesize what `cdk synth` deploys."""
+NO_BUNDLING: dict[str, Any] = {**FEATURE_FLAGS, "aws:cdk:bundling-stacks": []}
 CDK_CLI = ROOT / "node_modules" / ".bin" / "cdk"
 
 
