@@ -63,6 +63,7 @@ from botocore.config import Config
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 import s3seal
+from bench.importtime import ImportLine, importtime, subtree
 from s3seal.config import Settings
 from s3seal.handler import App, metrics
 from s3seal.keys import CachedRootKey, generate_root_key
@@ -1177,39 +1178,6 @@ def _wall(statement: str, env: Mapping[str, str]) -> float:
     return time.perf_counter() - start
 
 
-@dataclass(frozen=True)
-class ImportLine:
-    self_us: int
-    cumulative_us: int
-    depth: int
-    name: str
-
-
-def importtime(statement: str, env: Mapping[str, str]) -> list[ImportLine]:
-    command = [sys.executable, "-X", "importtime", "-c", statement]
-    done = subprocess.run(
-        command, cwd=PROJECT_ROOT, env=dict(env), capture_output=True, text=True, check=True
-    )
-    lines = []
-    for raw in done.stderr.splitlines():
-        found = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", raw)
-        if found:
-            depth = (len(found.group(3)) - 1) // 2
-            lines.append(
-                ImportLine(int(found.group(1)), int(found.group(2)), depth, found.group(4))
-            )
-    return lines
-
-
-def _subtree(lines: Sequence[ImportLine], name: str) -> list[ImportLine]:
-    """The lines of ``name``'s import and everything it imported (printed before it)."""
-    end = next(i for i, line in enumerate(lines) if line.name == name and line.depth == 0)
-    start = end
-    while start > 0 and lines[start - 1].depth > 0:
-        start -= 1
-    return list(lines[start : end + 1])
-
-
 def _medians(statements: Mapping[str, str], env: Mapping[str, str], runs: int) -> dict[str, float]:
     """Median wall seconds per statement, the statements interleaved in a rotating order."""
     times: dict[str, list[float]] = {name: [] for name in statements}
@@ -1262,10 +1230,10 @@ def _importtime_medians(env: Mapping[str, str], runs: int) -> tuple[float, float
     for number in range(runs):
         order = ("handler", "boto3") if number % 2 == 0 else ("boto3", "handler")
         for name in order:
-            found = importtime(IMPORT_STATEMENTS[name], env)
+            found = importtime(IMPORT_STATEMENTS[name], env, cwd=PROJECT_ROOT)
             if name == "handler":
                 lines = found
-                handler.append(_subtree(found, "s3seal.handler")[-1].cumulative_us)
+                handler.append(subtree(found, "s3seal.handler")[-1].cumulative_us)
             else:
                 boto3_alone.append(next(x.cumulative_us for x in found if x.name == "boto3"))
     return statistics.median(handler), statistics.median(boto3_alone), lines
@@ -1317,7 +1285,7 @@ def run_imports(plan: Plan) -> list[Verdict]:
         f"s3seal.handler {init_s * 1000:.0f} ms against {clients_s * 1000:.0f} ms for boto3 "
         f"with the same two clients, ratio {init_s / clients_s:.2f}"
     )
-    tree = _subtree(lines, "s3seal.handler")
+    tree = subtree(lines, "s3seal.handler")
     print("   what s3seal.handler's import spends its time on (direct imports >= 3 ms, in order):")
     for line in tree:
         if line.depth == 1 and line.cumulative_us >= 3000:

@@ -17,20 +17,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from bench.importtime import ImportLine, importtime, subtree
 from infra.bytecode import compile_tree
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -47,14 +47,6 @@ ENVIRONMENT = {
     "PYTHONDONTWRITEBYTECODE": "1",
 }
 STATEMENTS = {"boto3": "import boto3", "s3seal.handler": "import s3seal.handler"}
-
-
-@dataclass(frozen=True)
-class ImportLine:
-    self_us: int
-    cumulative_us: int
-    depth: int
-    name: str
 
 
 @dataclass(frozen=True)
@@ -139,34 +131,6 @@ assert files and not outside and not missing, (outside, missing)
     subprocess.run([sys.executable, "-S", "-c", probe], env=dict(env), check=True)
 
 
-def importtime(statement: str, env: Mapping[str, str]) -> list[ImportLine]:
-    done = subprocess.run(
-        [sys.executable, "-S", "-X", "importtime", "-c", statement],
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    lines = []
-    for raw in done.stderr.splitlines():
-        found = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", raw)
-        if found:
-            depth = (len(found.group(3)) - 1) // 2
-            lines.append(
-                ImportLine(int(found.group(1)), int(found.group(2)), depth, found.group(4))
-            )
-    return lines
-
-
-def subtree(lines: Sequence[ImportLine], name: str) -> list[ImportLine]:
-    """The lines of ``name``'s import and everything it imported (printed before it)."""
-    end = next(i for i, line in enumerate(lines) if line.name == name and line.depth == 0)
-    start = end
-    while start > 0 and lines[start - 1].depth > 0:
-        start -= 1
-    return list(lines[start : end + 1])
-
-
 def measure(asset: Path, runs: int = RUNS) -> ColdStart:
     """Medians of ``runs`` fresh interpreters per statement, interleaved."""
     env = environment(asset)
@@ -176,7 +140,7 @@ def measure(asset: Path, runs: int = RUNS) -> ColdStart:
     for number in range(runs):
         names = list(STATEMENTS) if number % 2 == 0 else list(reversed(STATEMENTS))
         for name in names:
-            lines = importtime(STATEMENTS[name], env)
+            lines = importtime(STATEMENTS[name], env, flags=("-S",))
             times[name].append(subtree(lines, name)[-1].cumulative_us)
             if name == "s3seal.handler":
                 handler_lines = lines
