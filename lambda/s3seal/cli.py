@@ -49,6 +49,7 @@ from .envelope import (
     encrypt_chunks,
     iter_parts,
     needs_instruction_file,
+    parse_instruction_file,
 )
 from .envelope.metadata import ENVELOPE_NAMES
 from .errors import (
@@ -214,13 +215,7 @@ def _parse_envelope(spec: str, aws: Aws, metadata: Mapping[str, str]) -> Envelop
                 f"expected {where if spec != STDIO else 'FILE' + INSTRUCTION_SUFFIX}"
             )
         text = Path(where).read_bytes()[: _INSTRUCTION_MAX_BYTES + 1]
-    try:
-        instruction = json.loads(text)
-    except ValueError:
-        raise MetadataError(f"instruction file {where} is not valid JSON") from None
-    if not isinstance(instruction, dict):
-        raise MetadataError(f"instruction file {where} must be a JSON object")
-    return EnvelopeMetadata.parse(metadata, instruction=instruction)
+    return EnvelopeMetadata.parse(metadata, instruction=parse_instruction_file(text, where))
 
 
 def _read_sidecar(path: str) -> dict[str, str]:

@@ -7,7 +7,6 @@ count is therefore a full listing plus a HEAD per object; ``--prefix`` narrows i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,12 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import storage
-from .envelope import INSTRUCTION_SUFFIX, EnvelopeMetadata, needs_instruction_file
+from .envelope import (
+    INSTRUCTION_SUFFIX,
+    EnvelopeMetadata,
+    needs_instruction_file,
+    parse_instruction_file,
+)
 from .errors import MetadataError, ObjectNotFoundError, S3SealError, VersionInUseError
 from .keys import (
     SECRET_VERSION_FIELD,
@@ -172,10 +176,4 @@ def _read_instruction(s3: S3Client, ref: ObjectRef) -> tuple[dict[str, str], str
         data += chunk
         if len(data) > MAX_INSTRUCTION_BYTES:
             raise MetadataError(f"{ref} is too large to be an instruction file")
-    try:
-        parsed = json.loads(data)
-    except ValueError:
-        raise MetadataError(f"instruction file {ref} is not valid JSON") from None
-    if not isinstance(parsed, dict):
-        raise MetadataError(f"instruction file {ref} must be a JSON object")
-    return parsed, reader.etag
+    return parse_instruction_file(data, str(ref)), reader.etag

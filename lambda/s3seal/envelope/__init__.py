@@ -26,7 +26,13 @@ from .errors import (
     UnsupportedAlgorithmError,
     WrongRootKeyError,
 )
-from .metadata import INSTRUCTION_SUFFIX, EnvelopeMetadata, Format, needs_instruction_file
+from .metadata import (
+    INSTRUCTION_SUFFIX,
+    EnvelopeMetadata,
+    Format,
+    needs_instruction_file,
+    parse_instruction_file,
+)
 from .rewrap import data_key_of, rewrap
 from .stream import (
     Decryptor,
@@ -67,5 +73,6 @@ __all__ = [
     "encrypt_chunks",
     "iter_parts",
     "needs_instruction_file",
+    "parse_instruction_file",
     "rewrap",
 ]

@@ -258,6 +258,17 @@ class EnvelopeMetadata:
         )
 
 
+def parse_instruction_file(data: bytes, source: str) -> dict[str, str]:
+    """The JSON object of a V3 instruction file's body, or a MetadataError naming ``source``."""
+    try:
+        parsed = json.loads(data)
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
+        raise MetadataError(f"instruction file {source} is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise MetadataError(f"instruction file {source} must be a JSON object")
+    return parsed
+
+
 def describe(description: Mapping[str, str] | None) -> str:
     """Serialise a materials description the way s3seal writes it (compact, sorted keys)."""
     if not description:
