@@ -53,6 +53,7 @@ from .envelope import (
 )
 from .envelope.metadata import ENVELOPE_NAMES
 from .errors import (
+    AwsSetupError,
     CiphertextError,
     ConfigError,
     LegacyFormatError,
@@ -81,6 +82,7 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_KEY = 3
 EXIT_CRYPTO = 4
+EXIT_AWS_SETUP = 5
 
 SIDECAR_SUFFIX = ".s3seal.json"
 SIDECAR_MAX_BYTES = 64 * 1024
@@ -91,6 +93,8 @@ _SPOOL_IN_MEMORY = 8 * storage.MiB
 
 
 def exit_code_for(exc: S3SealError) -> int:
+    if isinstance(exc, AwsSetupError):
+        return EXIT_AWS_SETUP
     if isinstance(exc, ConfigError):
         return EXIT_USAGE
     if isinstance(exc, RootKeyError):

@@ -29,6 +29,13 @@ class ConfigError(S3SealError):
     """A setting (command-line option, environment variable) is missing or invalid."""
 
 
+class AwsSetupError(S3SealError):
+    """AWS itself is not usable as configured: an unknown profile, no credentials, no region, a
+    malformed endpoint URL, or access denied to something the command needs. The CLI reports it in
+    one line with its own exit code (5), so scripts can tell "fix the setup" from "the data is bad".
+    """
+
+
 class SecretError(RootKeyError):
     """The root key's secret could not be read or written in Secrets Manager."""
 
