@@ -8,7 +8,7 @@ from that folder and the standard library only (``-S``, so site-packages and its
 play no part: the venv's ``certifi``, which the asset lacks, would otherwise be imported by
 botocore; a probe checks that every module imported has its bytecode; nothing is written), with
 ``LAMBDA_TASK_ROOT`` set as Lambda sets it, and ``python -X importtime`` gives the cumulative
-time of ``import s3seal.handler`` against ``import boto3`` from the same tree.
+time of ``import s3seal.encrypt.handler`` against ``import boto3`` from the same tree.
 
     .venv/bin/python -m bench.coldstart          # medians of 7 (about a minute)
 """
@@ -46,7 +46,7 @@ ENVIRONMENT = {
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     "PYTHONDONTWRITEBYTECODE": "1",
 }
-STATEMENTS = {"boto3": "import boto3", "s3seal.handler": "import s3seal.handler"}
+STATEMENTS = {"boto3": "import boto3", "s3seal.encrypt.handler": "import s3seal.encrypt.handler"}
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def check_no_compilation(asset: Path, env: Mapping[str, str]) -> None:
     probe = f"""
 import os, sys, sysconfig
 before = set(sys.modules)
-import boto3, s3seal.handler
+import boto3, s3seal.encrypt.handler
 root, stdlib = {str(asset)!r}, sysconfig.get_paths()["stdlib"]
 new = [sys.modules[name] for name in set(sys.modules) - before]
 files = [m for m in new if (getattr(m, "__file__", None) or "").endswith(".py")]
@@ -142,10 +142,10 @@ def measure(asset: Path, runs: int = RUNS) -> ColdStart:
         for name in names:
             lines = importtime(STATEMENTS[name], env, flags=("-S",))
             times[name].append(subtree(lines, name)[-1].cumulative_us)
-            if name == "s3seal.handler":
+            if name == "s3seal.encrypt.handler":
                 handler_lines = lines
     return ColdStart(
-        statistics.median(times["s3seal.handler"]),
+        statistics.median(times["s3seal.encrypt.handler"]),
         statistics.median(times["boto3"]),
         handler_lines,
     )
@@ -157,11 +157,11 @@ def report(result: ColdStart) -> None:
         f"LAMBDA_TASK_ROOT set), medians of {RUNS}:"
     )
     print(f"  import boto3           {result.boto3_us / 1000:6.1f} ms cumulative")
-    print(f"  import s3seal.handler  {result.handler_us / 1000:6.1f} ms cumulative")
+    print(f"  import s3seal.encrypt.handler  {result.handler_us / 1000:6.1f} ms cumulative")
     verdict = "met" if result.ratio <= RATIO_TARGET else "MISSED"
     print(f"  ratio {result.ratio:.2f} (target <= {RATIO_TARGET}): {verdict}")
-    tree = subtree(result.handler_lines, "s3seal.handler")
-    print("  direct imports of s3seal.handler >= 2 ms (last run):")
+    tree = subtree(result.handler_lines, "s3seal.encrypt.handler")
+    print("  direct imports of s3seal.encrypt.handler >= 2 ms (last run):")
     for line in tree:
         if line.depth == 1 and line.cumulative_us >= 2000:
             print(f"    {line.cumulative_us / 1000:6.1f} ms  {line.name}")

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from ..keys import generate_root_key, store_root_key
+from ..rootkey.keys import generate_root_key, store_root_key
 from .aws import Aws
 from .exits import EXIT_OK
 

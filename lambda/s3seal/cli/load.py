@@ -74,8 +74,8 @@ def register(commands: Any, aws_parent: argparse.ArgumentParser) -> None:
 
 def cmd_load(args: argparse.Namespace, aws: Aws) -> int:
     # Imported here: only this command needs the loader and the Data API.
-    from ..load_settings import LOAD_OPTIONS, LoaderSettings, LoadMode  # noqa: PLC0415
-    from ..loader import Loader  # noqa: PLC0415
+    from ..load.loader import Loader  # noqa: PLC0415
+    from ..load.settings import LOAD_OPTIONS, LoaderSettings, LoadMode  # noqa: PLC0415
 
     environ = dict(os.environ)
     for option, variable in LOAD_OPTIONS.items():

@@ -48,7 +48,8 @@ def register(commands: Any) -> None:
 
 def cmd_local(args: argparse.Namespace, aws: Aws) -> int:
     # Imported here: the local mode loads moto and the handler, which the other commands don't need.
-    from .. import local, local_run  # noqa: PLC0415
+    from ..local import pipeline as local  # noqa: PLC0415
+    from ..local import run as local_run  # noqa: PLC0415
 
     settings = local.LocalSettings(envelope_format=args.format, compression=args.compression)
     examples = Path(args.examples) if args.examples else local_run.EXAMPLES

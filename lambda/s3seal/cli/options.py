@@ -6,8 +6,8 @@ import argparse
 import os
 
 from ..envelope import EnvelopeMetadata
-from ..keys import (
-    SECRET_VERSION_FIELD,
+from ..names import SECRET_VERSION_FIELD
+from ..rootkey.keys import (
     RootKey,
     root_key_from_env,
     root_key_from_file,

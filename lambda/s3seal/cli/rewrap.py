@@ -7,8 +7,8 @@ import json
 from functools import cache
 from typing import Any
 
-from ..keys import RootKey, current_version, root_key_from_secret
-from ..rewrap import rewrap_bucket
+from ..rootkey.keys import RootKey, current_version, root_key_from_secret
+from ..rootkey.rewrap import rewrap_bucket
 from .keys import Clients, add_common, secret_id, staging
 
 

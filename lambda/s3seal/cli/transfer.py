@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .. import progress, storage
+from .. import storage
 from ..config import DEFAULT_ENVELOPE_FORMAT
 from ..envelope import Decryptor, Encryptor, Format, decrypt_chunks, encrypt_chunks
 from ..envelope.metadata import ENVELOPE_NAMES
 from ..errors import ConfigError, MetadataError
+from . import progress
 from .aws import Aws
 from .exits import EXIT_OK
 from .options import positive_int, root_key

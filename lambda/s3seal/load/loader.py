@@ -49,18 +49,8 @@ from aws_lambda_powertools import Logger
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import copying, quiet_sdk, storage, verified
-from .batches import (
-    BatchObject,
-    BatchRecord,
-    LoadSummary,
-    State,
-    check_batch_id,
-    new_batch_id,
-    stamp,
-    utcnow,
-)
-from .envelope import (
+from .. import copying, quiet_sdk, storage, verified
+from ..envelope import (
     CiphertextError,
     Decryptor,
     EnvelopeMetadata,
@@ -72,7 +62,7 @@ from .envelope import (
     decrypt_chunks,
     iter_parts,
 )
-from .errors import (
+from ..errors import (
     ConditionFailedError,
     LoaderBusyError,
     LoadError,
@@ -83,17 +73,10 @@ from .errors import (
     StatementTimeoutError,
     StorageError,
 )
-from .keys import SECRET_VERSION_FIELD, RootKey, root_key_from_secret
-from .load_settings import LOAD_ALLOW_LEGACY, LoaderSettings, LoadMode
-from .names import RESERVED_PREFIX
-from .objects import ObjectRef
-from .redshift_data import (
-    DataApi,
-    DataApiClient,
-    Statement,
-    Status,
-)
-from .staged import (
+from ..names import RESERVED_PREFIX, SECRET_VERSION_FIELD
+from ..objects import ObjectRef
+from ..rootkey.keys import RootKey, root_key_from_secret
+from ..staged import (
     BATCH_PREFIX,
     LOAD_PREFIX,
     MANIFEST_PREFIX,
@@ -101,6 +84,23 @@ from .staged import (
     describe,
     group_by_key,
 )
+from .batches import (
+    BatchObject,
+    BatchRecord,
+    LoadSummary,
+    State,
+    check_batch_id,
+    new_batch_id,
+    stamp,
+    utcnow,
+)
+from .redshift_data import (
+    DataApi,
+    DataApiClient,
+    Statement,
+    Status,
+)
+from .settings import LOAD_ALLOW_LEGACY, LoaderSettings, LoadMode
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import storage
-from .config import Compression, Settings
-from .envelope import Encryptor, EnvelopeMetadata, encrypt_chunks, iter_parts
-from .errors import (
+from .. import storage
+from ..config import Compression, Settings
+from ..envelope import Encryptor, EnvelopeMetadata, encrypt_chunks, iter_parts
+from ..errors import (
     ConditionFailedError,
     DeadlineError,
     MetadataError,
@@ -46,10 +46,10 @@ from .errors import (
     SourceChangedError,
     VerificationError,
 )
+from ..names import RESERVED_PREFIX
+from ..objects import ObjectRef
+from ..rootkey.keys import RootKey
 from .events import ObjectEvent, sequencer_key
-from .keys import RootKey
-from .names import RESERVED_PREFIX
-from .objects import ObjectRef
 from .origin import (
     OLDER_VERSIONS_KEPT,
     SOURCE_ETAG,
