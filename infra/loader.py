@@ -67,7 +67,7 @@ class Loader(Construct):
         # One loader at a time: batches are claimed by records in S3, not by locks.
         self.function = s3seal_function(
             self,
-            handler="s3seal.load.loader.handler",
+            handler="s3seal.load.handler.handler",
             description="s3seal: loads staged objects into Redshift",
             log_retention=log_retention,
             memory_size=1769,

@@ -338,7 +338,7 @@ def test_entry_points_pin_the_sdk_loggers_in_a_fresh_interpreter() -> None:
     probe = (
         "import logging, boto3\n"
         "logging.basicConfig(level=logging.DEBUG)\n"
-        "import s3seal.encrypt.handler, s3seal.load.loader, s3seal.rootkey.rotation, s3seal.cli\n"
+        "import s3seal.encrypt.handler, s3seal.load.handler, s3seal.rootkey.rotation, s3seal.cli\n"
         # even a later stream logger at DEBUG on the parent leaves the body-writing children shut
         "boto3.set_stream_logger('botocore', logging.DEBUG)\n"
         "names = ['botocore.parsers', 'botocore.endpoint', 'botocore.auth', 'botocore.hooks',\n"

@@ -13,7 +13,7 @@ from typing import TextIO
 
 from .. import copying
 from ..load import settings as loading
-from ..load.loader import LOAD_MANIFEST_NAME
+from ..load.inputs import LOAD_MANIFEST_NAME
 from ..staged import LOAD_PREFIX
 
 ACCOUNT = "123456789012"  # moto's default account
