@@ -6,7 +6,16 @@ Manager); callers above see only these types.
 
 from __future__ import annotations
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    CredentialRetrievalError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
 
 from .envelope.errors import (
     AlreadyFinalizedError,
@@ -44,8 +53,17 @@ class InsecureKeyFileError(RootKeyError):
     """A root-key file that others than its owner can read (group or world permissions)."""
 
 
+class SecretAccessError(SecretError, AwsSetupError):
+    """The secret could not be read or written because of the AWS setup (credentials, access)."""
+
+
 class StorageError(S3SealError):
     """An S3 request failed."""
+
+
+class S3AccessError(StorageError, AwsSetupError):
+    """An S3 request failed because of the AWS setup: no or bad credentials, access denied, an
+    endpoint that cannot be reached. Still a StorageError for the function's callers."""
 
 
 class VersionInUseError(S3SealError):
@@ -132,6 +150,42 @@ def aws_error_code(exc: BaseException) -> str | None:
     return None
 
 
+_SETUP_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "AllAccessDisabled",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidAccessKeyId",
+        "InvalidClientTokenId",
+        "InvalidToken",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+    }
+)
+_SETUP_EXCEPTIONS = (
+    CredentialRetrievalError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
+
+
+def is_aws_setup_failure(exc: BaseException) -> bool:
+    """Whether an AWS failure says "fix the setup" (credentials, access, region, endpoint) rather
+    than anything about the object or secret asked for."""
+    return isinstance(exc, _SETUP_EXCEPTIONS) or aws_error_code(exc) in _SETUP_CODES
+
+
+def secret_error(message: str, exc: ClientError | BotoCoreError) -> SecretError:
+    """``message: reason`` as a SecretError, or a SecretAccessError when the setup is at fault."""
+    kind = SecretAccessError if is_aws_setup_failure(exc) else SecretError
+    return kind(f"{message}: {aws_reason(exc)}")
+
+
 def aws_reason(exc: ClientError | BotoCoreError) -> str:
     """A one-line reason for an AWS failure: its error code and message, nothing else."""
     if isinstance(exc, ClientError):
@@ -142,6 +196,7 @@ def aws_reason(exc: ClientError | BotoCoreError) -> str:
 
 __all__ = [
     "AlreadyFinalizedError",
+    "AwsSetupError",
     "CiphertextError",
     "ConditionFailedError",
     "ConfigError",
@@ -162,7 +217,9 @@ __all__ = [
     "RedshiftError",
     "RefusedObjectError",
     "RootKeyError",
+    "S3AccessError",
     "S3SealError",
+    "SecretAccessError",
     "SecretError",
     "SourceChangedError",
     "StatementFailedError",
@@ -175,4 +232,6 @@ __all__ = [
     "WrongRootKeyError",
     "aws_error_code",
     "aws_reason",
+    "is_aws_setup_failure",
+    "secret_error",
 ]
