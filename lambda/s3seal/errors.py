@@ -152,6 +152,7 @@ def aws_error_code(exc: BaseException) -> str | None:
 
 _SETUP_CODES = frozenset(
     {
+        "403",  # a HEAD has no body to name the code: S3's 403 is access denied
         "AccessDenied",
         "AccessDeniedException",
         "AllAccessDisabled",
