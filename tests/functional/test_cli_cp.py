@@ -19,6 +19,7 @@ import pytest
 from s3seal.envelope import decrypt_bytes, encrypt_bytes
 
 from .test_cli import S3SEAL, _run_with_tty_stderr, new_key_file, root_key
+from .test_copy_artifacts import stage
 
 MiB = 1024 * 1024
 
@@ -374,3 +375,24 @@ def test_aws_setup_mistakes_are_one_line_and_exit_5(
     ]
     for result, says in cases:
         one_line_error(result, 5, *says)
+
+
+def test_load_logs_to_stderr_and_prints_only_its_summary(
+    key_file: Path, moto_endpoint: str, s3: Any, bucket: str
+) -> None:
+    # GIVEN one staged object, below the load's --min-files threshold
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    root = key_file.read_text().strip()
+    stage(s3, bucket, "in/a.csv", root, "arn:aws:secretsmanager:us-east-1:1:secret:k", "v1")
+    # WHEN the loader runs
+    result = cli(
+        "load", "--bucket", bucket, "--table", "public.sales", "--iam-role",
+        "arn:aws:iam::123456789012:role/copy", "--database", "dev", "--cluster-id", "c",
+        "--db-user", "loader", "--key-secret", "s3seal/root-key", "--kms-key", "alias/k",
+        "--min-files", "5", "--endpoint-url", moto_endpoint,
+    )  # fmt: skip
+    # THEN stdout is its JSON summary alone, and the log line is on stderr
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["pending_files"] == 1
+    assert b"below the load thresholds" in result.stderr
