@@ -6,16 +6,8 @@ Manager); callers above see only these types.
 
 from __future__ import annotations
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    CredentialRetrievalError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-    ProfileNotFound,
-)
+from botocore import exceptions as sdk
+from botocore.exceptions import BotoCoreError, ClientError
 
 from .envelope.errors import (
     AlreadyFinalizedError,
@@ -166,12 +158,12 @@ _SETUP_CODES = frozenset(
     }
 )
 _SETUP_EXCEPTIONS = (
-    CredentialRetrievalError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-    ProfileNotFound,
+    sdk.CredentialRetrievalError,
+    sdk.EndpointConnectionError,
+    sdk.NoCredentialsError,
+    sdk.NoRegionError,
+    sdk.PartialCredentialsError,
+    sdk.ProfileNotFound,
 )
 
 

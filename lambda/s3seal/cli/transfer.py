@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .. import storage
@@ -32,7 +32,7 @@ from .aws import Aws
 from .meter import Meter
 from .options import positive_int, root_key
 from .sinks import write
-from .sources import SIDECAR_SUFFIX, STDIO, open_source, parse_envelope
+from .sources import SIDECAR_SUFFIX, STDIO, Source, open_source, parse_envelope
 
 
 class _Filter(argparse.Action):
@@ -138,16 +138,8 @@ def cmd_encrypt(args: argparse.Namespace, aws: Aws) -> int:
         chunks = encrypt_chunks(encryptor, meter.track(source.chunks, source.size))
         # An S3 source's own user metadata travels with it; the envelope's names are ours to set.
         kept = {k: v for k, v in (source.metadata or {}).items() if k not in ENVELOPE_NAMES}
-        _make_parent(dst)
-        write(
-            dst,
-            aws,
-            chunks,
-            part_size=storage.choose_part_size(source.size, args.part_size_mib * storage.MiB),
-            content_type=source.content_type,
-            envelope=lambda: kept | encryptor.complete_metadata().to_metadata(),
-            sidecar=args.metadata,
-        )
+        envelope = lambda: kept | encryptor.complete_metadata().to_metadata()  # noqa: E731
+        _write(args, aws, dst, source, chunks, envelope=envelope, sidecar=args.metadata)
 
     def outputs(dst: str) -> list[str]:
         local = dst != STDIO and not is_s3_url(dst)
@@ -182,15 +174,7 @@ def cmd_decrypt(args: argparse.Namespace, aws: Aws) -> int:
         envelope = parse_envelope(src, aws, source.metadata)
         decryptor = Decryptor(key_for(envelope).material, envelope, allow_legacy=args.allow_legacy)
         chunks = decrypt_chunks(decryptor, meter.track(source.chunks, source.size))
-        _make_parent(dst)
-        write(
-            dst,
-            aws,
-            chunks,
-            part_size=storage.choose_part_size(source.size, args.part_size_mib * storage.MiB),
-            content_type=source.content_type,
-            authenticated=envelope.content.authenticated,
-        )
+        _write(args, aws, dst, source, chunks, authenticated=envelope.content.authenticated)
 
     def inputs(src: str) -> list[str]:
         if src == STDIO or is_s3_url(src):
@@ -222,6 +206,20 @@ def _clash_check(
         return None
 
     return clash
+
+
+def _write(
+    args: argparse.Namespace,
+    aws: Aws,
+    dst: str,
+    source: Source,
+    chunks: Iterator[bytes],
+    **envelope: Any,
+) -> None:
+    """Write DST (see ``sinks.write``; ``envelope``: its envelope or authenticated arguments)."""
+    _make_parent(dst)
+    part_size = storage.choose_part_size(source.size, args.part_size_mib * storage.MiB)
+    write(dst, aws, chunks, part_size=part_size, content_type=source.content_type, **envelope)
 
 
 def _make_parent(dst: str) -> None:
