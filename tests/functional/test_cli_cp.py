@@ -223,9 +223,19 @@ def test_recursive_goes_on_past_a_bad_object_and_fails_at_the_end(
     assert files_under(tmp_path / "dec") == ["a.csv", "tmp/c.csv"]
 
 
-@pytest.mark.parametrize("where", ["local", "s3"])
+@pytest.mark.parametrize(
+    ("where", "signum"),
+    [("local", signal.SIGTERM), ("s3", signal.SIGTERM), ("local", signal.SIGINT)],
+    ids=["local-sigterm", "s3-sigterm", "local-ctrl-c"],
+)
 def test_sigterm_mid_recursive_leaves_no_partial_output(
-    tmp_path: Path, key_file: Path, moto_endpoint: str, s3: Any, bucket: str, where: str
+    tmp_path: Path,
+    key_file: Path,
+    moto_endpoint: str,
+    s3: Any,
+    bucket: str,
+    where: str,
+    signum: signal.Signals,
 ) -> None:
     # GIVEN a folder of files large enough to take a while (multipart uploads to S3)
     data = tmp_path / "data"
@@ -241,15 +251,16 @@ def test_sigterm_mid_recursive_leaves_no_partial_output(
          "--endpoint-url", moto_endpoint, "--part-size-mib", "5"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    # WHEN SIGTERM arrives once the first object is done
+    # WHEN SIGTERM (or Ctrl-C's SIGINT) arrives once the first object is done
     assert proc.stdout is not None
     first = proc.stdout.readline()
     assert first.startswith(b"encrypt "), first
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=120)
-    # THEN the run stops with 143; every object written is whole, nothing partial is left
-    assert proc.returncode == 128 + signal.SIGTERM, err
-    assert err.decode().endswith("s3seal: terminated\n"), err
+    # THEN the run stops with 143 (130); every object written is whole, nothing partial is left
+    assert proc.returncode == 128 + signum, err
+    said = "terminated" if signum == signal.SIGTERM else "interrupted"
+    assert err.decode().endswith(f"s3seal: {said}\n"), err
     done = [line.split()[-1] for line in [first, *out.splitlines()]]
     if where == "local":
         names = files_under(tmp_path / "out")
