@@ -6,6 +6,7 @@ Manager); callers above see only these types.
 
 from __future__ import annotations
 
+from botocore import exceptions as sdk
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .envelope.errors import (
@@ -44,8 +45,17 @@ class InsecureKeyFileError(RootKeyError):
     """A root-key file that others than its owner can read (group or world permissions)."""
 
 
+class SecretAccessError(SecretError, AwsSetupError):
+    """The secret could not be read or written because of the AWS setup (credentials, access)."""
+
+
 class StorageError(S3SealError):
     """An S3 request failed."""
+
+
+class S3AccessError(StorageError, AwsSetupError):
+    """An S3 request failed because of the AWS setup: no or bad credentials, access denied, an
+    endpoint that cannot be reached. Still a StorageError for the function's callers."""
 
 
 class VersionInUseError(S3SealError):
@@ -132,6 +142,43 @@ def aws_error_code(exc: BaseException) -> str | None:
     return None
 
 
+_SETUP_CODES = frozenset(
+    {
+        "403",  # a HEAD has no body to name the code: S3's 403 is access denied
+        "AccessDenied",
+        "AccessDeniedException",
+        "AllAccessDisabled",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidAccessKeyId",
+        "InvalidClientTokenId",
+        "InvalidToken",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+    }
+)
+_SETUP_EXCEPTIONS = (
+    sdk.CredentialRetrievalError,
+    sdk.EndpointConnectionError,
+    sdk.NoCredentialsError,
+    sdk.NoRegionError,
+    sdk.PartialCredentialsError,
+    sdk.ProfileNotFound,
+)
+
+
+def is_aws_setup_failure(exc: BaseException) -> bool:
+    """Whether an AWS failure says "fix the setup" (credentials, access, region, endpoint) rather
+    than anything about the object or secret asked for."""
+    return isinstance(exc, _SETUP_EXCEPTIONS) or aws_error_code(exc) in _SETUP_CODES
+
+
+def secret_error(message: str, exc: ClientError | BotoCoreError) -> SecretError:
+    """``message: reason`` as a SecretError, or a SecretAccessError when the setup is at fault."""
+    kind = SecretAccessError if is_aws_setup_failure(exc) else SecretError
+    return kind(f"{message}: {aws_reason(exc)}")
+
+
 def aws_reason(exc: ClientError | BotoCoreError) -> str:
     """A one-line reason for an AWS failure: its error code and message, nothing else."""
     if isinstance(exc, ClientError):
@@ -142,6 +189,7 @@ def aws_reason(exc: ClientError | BotoCoreError) -> str:
 
 __all__ = [
     "AlreadyFinalizedError",
+    "AwsSetupError",
     "CiphertextError",
     "ConditionFailedError",
     "ConfigError",
@@ -162,7 +210,9 @@ __all__ = [
     "RedshiftError",
     "RefusedObjectError",
     "RootKeyError",
+    "S3AccessError",
     "S3SealError",
+    "SecretAccessError",
     "SecretError",
     "SourceChangedError",
     "StatementFailedError",
@@ -175,4 +225,6 @@ __all__ = [
     "WrongRootKeyError",
     "aws_error_code",
     "aws_reason",
+    "is_aws_setup_failure",
+    "secret_error",
 ]

@@ -20,9 +20,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .errors import (
     ConditionFailedError,
     ObjectNotFoundError,
+    S3AccessError,
     StorageError,
     aws_error_code,
     aws_reason,
+    is_aws_setup_failure,
 )
 from .objects import ObjectRef
 
@@ -81,6 +83,8 @@ def translate(exc: ClientError | BotoCoreError, action: str, target: object) -> 
         return ObjectNotFoundError(f"{action} {target}: not found ({reason})")
     if code in _CONDITION_FAILED:
         return ConditionFailedError(f"{action} {target}: condition failed ({reason})")
+    if is_aws_setup_failure(exc):
+        return S3AccessError(f"{action} {target}: {reason}")
     return StorageError(f"{action} {target}: {reason}")
 
 

@@ -12,12 +12,14 @@ import argparse
 import signal
 import sys
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from .. import __version__, quiet_sdk
-from ..errors import S3SealError
+from ..errors import S3SealError, aws_reason, is_aws_setup_failure
 from . import copy, inspect, keygen, keys, load, local, rewrap, transfer
 from .aws import Aws
-from .exits import EXIT_FAILURE, exit_code_for
-from .options import aws_parent, keys_parent, legacy_parent
+from .exits import EXIT_AWS_SETUP, EXIT_FAILURE, exit_code_for
+from .options import add_aws_options, aws_parent, keys_parent, legacy_parent
 from .signals import Terminated, handle_signals, restore
 
 __all__ = ["build_parser", "main"]
@@ -29,9 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Envelope-encrypt files and S3 objects in the Amazon S3 client-side "
         "encryption format (V3 by default, as current AWS S3 encryption clients read it).",
         epilog="Exit codes: 0 ok, 1 AWS/file error, 2 usage, 3 root-key error, "
-        "4 format/decryption error.",
+        "4 format/decryption error, 5 AWS setup (profile, credentials, region, endpoint, "
+        "access denied). AWS options go before or after the command.",
     )
     parser.add_argument("--version", action="version", version=f"s3seal {__version__}")
+    add_aws_options(parser)
     aws, key_options, legacy = aws_parent(), keys_parent(), legacy_parent()
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     keys.register(commands, aws)
@@ -56,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     except S3SealError as exc:
         print(f"s3seal: {subject}: {exc}", file=sys.stderr)
         return exit_code_for(exc)
+    except (BotoCoreError, ClientError) as exc:  # one a lower layer did not translate
+        print(f"s3seal: {subject}: {aws_reason(exc)}", file=sys.stderr)
+        return EXIT_AWS_SETUP if is_aws_setup_failure(exc) else EXIT_FAILURE
     except KeyboardInterrupt:
         print("s3seal: interrupted", file=sys.stderr)
         return 128 + signal.SIGINT

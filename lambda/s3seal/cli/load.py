@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
-from typing import Any
+from typing import Any, cast
 
 from .. import copying
 from .aws import Aws
@@ -75,7 +76,11 @@ def register(commands: Any, aws_parent: argparse.ArgumentParser) -> None:
 def cmd_load(args: argparse.Namespace, aws: Aws) -> int:
     # Imported here: only this command needs the loader and the Data API.
     from ..load.loader import Loader  # noqa: PLC0415
+    from ..load.logs import logger as loader_log  # noqa: PLC0415
     from ..load.settings import LOAD_OPTIONS, LoaderSettings, LoadMode  # noqa: PLC0415
+
+    # stdout carries the JSON summary alone: the loader's log lines go to stderr.
+    cast("logging.StreamHandler[Any]", loader_log.registered_handler).setStream(sys.stderr)
 
     environ = dict(os.environ)
     for option, variable in LOAD_OPTIONS.items():

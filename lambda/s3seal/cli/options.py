@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 from ..envelope import EnvelopeMetadata
 from ..names import SECRET_VERSION_FIELD
@@ -18,15 +19,24 @@ from .aws import Aws
 ALLOW_LEGACY = "--allow-legacy"
 
 
-def aws_parent() -> argparse.ArgumentParser:
-    aws = argparse.ArgumentParser(add_help=False)
-    group = aws.add_argument_group("AWS")
+def add_aws_options(parser: argparse.ArgumentParser, default: Any = None) -> None:
+    """The AWS-CLI-like options. The top-level parser takes them too, so that they go before or
+    after the command; a subcommand's copy defaults to SUPPRESS so that it never hides them."""
+    group = parser.add_argument_group("AWS (before or after the command)")
     group.add_argument(
         "--endpoint-url",
+        default=default,
         help="S3/Secrets Manager endpoint (default: AWS; honours AWS_ENDPOINT_URL)",
     )
-    group.add_argument("--region", help="AWS region (default: the SDK's configuration)")
-    group.add_argument("--profile", help="AWS named profile")
+    group.add_argument(
+        "--region", default=default, help="AWS region (default: the SDK's configuration)"
+    )
+    group.add_argument("--profile", default=default, help="AWS named profile")
+
+
+def aws_parent() -> argparse.ArgumentParser:
+    aws = argparse.ArgumentParser(add_help=False)
+    add_aws_options(aws, default=argparse.SUPPRESS)
     return aws
 
 

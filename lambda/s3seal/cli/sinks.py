@@ -25,6 +25,8 @@ def _write_local(
 ) -> None:
     """Write to temporary files beside the targets and rename them into place only on success."""
     target = Path(path)
+    # Temp files, and a sidecar already renamed into place: all removed unless the body lands
+    # too, so a failure (a folder in the way, a full disk, a signal) leaves no stray file.
     written: list[Path] = []
     try:
         body_tmp = _temp_beside(target)
@@ -38,6 +40,7 @@ def _write_local(
             written.append(side_tmp)
             side_tmp.write_text(_sidecar_text(metadata()), encoding="utf-8")
             os.replace(side_tmp, side_path)
+            written[-1] = Path(side_path)
         os.replace(body_tmp, target)
         written.clear()
     except OSError as exc:

@@ -29,6 +29,7 @@ from ..errors import (
     SecretError,
     aws_error_code,
     aws_reason,
+    secret_error,
 )
 from ..names import SECRET_ARN_FIELD, SECRET_VERSION_FIELD
 
@@ -130,7 +131,7 @@ def root_key_from_secret(
     try:
         response = client.get_secret_value(**kwargs)
     except (ClientError, BotoCoreError) as exc:
-        raise SecretError(f"cannot read {where}: {aws_reason(exc)}") from None
+        raise secret_error(f"cannot read {where}", exc) from None
     text = response.get("SecretString")
     if text is None:
         raise InvalidRootKeyError(f"{where} holds binary data; s3seal expects a base64 string")
@@ -158,7 +159,7 @@ def store_root_key(client: SecretsManagerClient, secret_id: str, key_b64: str) -
         updated = client.put_secret_value(SecretId=secret_id, SecretString=key_b64)
         return updated["ARN"], updated["VersionId"]
     except (ClientError, BotoCoreError) as exc:
-        raise SecretError(f"cannot write secret {secret_id}: {aws_reason(exc)}") from None
+        raise secret_error(f"cannot write secret {secret_id}", exc) from None
 
 
 class _VersionedSecretsProvider(SecretsProvider):
@@ -256,9 +257,7 @@ def list_key_versions(client: SecretsManagerClient, secret_id: str) -> list[KeyV
                 break
             kwargs["NextToken"] = page["NextToken"]
     except (ClientError, BotoCoreError) as exc:
-        raise SecretError(
-            f"cannot list the versions of secret {secret_id}: {aws_reason(exc)}"
-        ) from None
+        raise secret_error(f"cannot list the versions of secret {secret_id}", exc) from None
     return sorted(versions, key=lambda v: (v.created or "", v.version_id))
 
 
