@@ -159,6 +159,31 @@ def test_multipart_looks_at_staging_first(harness: Harness, wire: Wire) -> None:
     assert harness.staged_plaintext(item.key) == item.body
 
 
+def test_multipart_verified_by_the_completion_checksum_needs_no_head(
+    harness: Harness, faults: Faults, wire: Wire
+) -> None:
+    # GIVEN S3 answers the completion with the full-object CRC32 of what it stored, as S3 does
+    # (moto returns none): here the one the completion carried
+    sent: list[str] = []
+
+    def note(params: dict[str, Any], **_: Any) -> None:
+        sent.append(params["ChecksumCRC32"])
+
+    def answer(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["ChecksumCRC32"] = sent[-1]
+
+    faults.on("before-parameter-build.s3.CompleteMultipartUpload", note)
+    faults.on("after-call.s3.CompleteMultipartUpload", answer)
+    item = harness.put("in/large-checked.bin", os.urandom(11 * MiB))
+    wire.reset()
+    # WHEN it is handled
+    assert handle(harness, item, PART_SIZE_MIB="5") == sqs_ok()
+    faults.clear()
+    # THEN the only HEAD is the look at staging before the upload: none verified the write
+    assert wire.operations["HeadObject"] == 1
+    assert harness.staged_plaintext(item.key) == item.body
+
+
 # --- refused and retry paths --------------------------------------------------------------------
 
 
