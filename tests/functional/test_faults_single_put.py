@@ -16,7 +16,16 @@ from typing import Any
 
 import pytest
 
-from .conftest import FakeContext, Faults, Harness, Landed, landing_bodies, sqs_failed, sqs_ok
+from .conftest import (
+    FakeContext,
+    Faults,
+    Harness,
+    Landed,
+    landing_bodies,
+    sqs_failed,
+    sqs_ok,
+    staged_versions,
+)
 from .test_faults import (
     WRONG_CRC32,
     Fired,
@@ -25,7 +34,6 @@ from .test_faults import (
     assert_nothing_lost,
     assert_staged_and_gone,
     landing_bucket,
-    staged_versions,
 )
 
 SIZE = 3000
