@@ -53,7 +53,7 @@ from .names import RESERVED_PREFIX
 from .objects import ObjectRef
 from .ordering import Decision, Source, Staged, decide, older_versions
 from .origin import fit, source_metadata
-from .verification import check_staged, verify_write
+from .verification import check_staged, verify_write, written_version
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -103,8 +103,11 @@ class Pipeline:
         self._s3 = s3
         self._root_key = root_key
         self._clock = clock
-        # Threads start on first use; one listing per object being staged by this container.
-        self._listing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="s3seal-list")
+        # Threads start on first use; one listing per object being staged by this container
+        # (records of a batch are staged concurrently, and a single PUT waits for its listing).
+        self._listing = ThreadPoolExecutor(
+            max_workers=max(2, settings.record_workers), thread_name_prefix="s3seal-list"
+        )
 
     def staged_key(self, key: str) -> str:
         return self.settings.staging_prefix + key + self.settings.compression.suffix
@@ -226,28 +229,9 @@ class Pipeline:
             staged = self._head_staged(staged_ref)
         try:
             for _ in range(MAX_DECISION_ROUNDS):
-                if looked:
-                    decision = decide(source, staged, lambda: self._is_current(source))
-                    if decision is Decision.ALREADY_STAGED and staged is not None:
-                        check_staged(
-                            staged_ref,
-                            staged.metadata,
-                            staged.size,
-                            source.size,
-                            self.settings.compression is Compression.GZIP,
-                        )
-                        self._delete_source(source)
-                        return Outcome(
-                            Action.ALREADY_STAGED, source.ref, staged_ref, source.size, staged.size
-                        )
-                    if decision is Decision.SUPERSEDED:
-                        self._delete_source(source)
-                        return Outcome(
-                            Action.SUPERSEDED,
-                            source.ref,
-                            staged_ref,
-                            detail="a newer version is staged",
-                        )
+                settled = self._settle(source, staged, staged_ref) if looked else None
+                if settled is not None:
+                    return settled
                 if attempt is None:
                     again = self._reopen(source)
                     if isinstance(again, Outcome):
@@ -272,7 +256,7 @@ class Pipeline:
                     source_etag=source.etag,
                 )
                 self._delete_source(source)
-                staged_at = ObjectRef(staged_ref.bucket, staged_ref.key, written.version_id)
+                staged_at = ObjectRef(staged_ref.bucket, staged_ref.key, written_version(written))
                 return Outcome(Action.STAGED, source.ref, staged_at, source.size, written.size)
         finally:
             for opened in readers:
@@ -282,6 +266,22 @@ class Pipeline:
         )
 
     # --- steps ------------------------------------------------------------------------------
+
+    def _settle(self, source: Source, staged: Staged | None, target: ObjectRef) -> Outcome | None:
+        """The outcome when what is staged makes writing needless (already there, or newer);
+        None when the source must be written."""
+        decision = decide(source, staged, lambda: self._is_current(source))
+        if decision is Decision.ALREADY_STAGED and staged is not None:
+            compressed = self.settings.compression is Compression.GZIP
+            check_staged(target, staged.metadata, staged.size, source.size, compressed)
+            self._delete_source(source)
+            return Outcome(Action.ALREADY_STAGED, source.ref, target, source.size, staged.size)
+        if decision is Decision.SUPERSEDED:
+            self._delete_source(source)
+            return Outcome(
+                Action.SUPERSEDED, source.ref, target, detail="a newer version is staged"
+            )
+        return None
 
     def _list_older(self, ref: ObjectRef) -> Future[list[str]]:
         return self._listing.submit(older_versions, self._s3, ref)

@@ -169,7 +169,6 @@ CREATE_ONLY = Condition()
 @dataclass(frozen=True)
 class UploadResult:
     version_id: str | None
-    """None for a bucket that is not versioned (S3 then reports no version, or ``null``)."""
     etag: str
     size: int
     parts: int
@@ -310,7 +309,7 @@ class Write:
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, "cannot write", self.target) from None
         return UploadResult(
-            _version(response.get("VersionId")),
+            response.get("VersionId"),
             response["ETag"],
             len(body),
             0,
@@ -362,7 +361,7 @@ class Write:
                 raise translate(exc, "multipart upload failed for", self.target) from None
             raise
         return UploadResult(
-            _version(completed.get("VersionId")),
+            completed.get("VersionId"),
             completed["ETag"],
             size,
             len(done),
@@ -370,12 +369,6 @@ class Write:
             full.encoded if full is not None else None,
             completed.get("ChecksumCRC32") if full is not None else None,
         )
-
-
-def _version(reported: str | None) -> str | None:
-    # S3 answers "null" for a write to a bucket whose versioning is suspended: that is no
-    # version to name in a later request (a bucket never versioned refuses VersionId=null).
-    return None if reported in (None, "", "null") else reported
 
 
 def _send_parts(
