@@ -9,14 +9,17 @@ part before a new one is submitted, never by hoping the network keeps up.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .checksums import FullObjectCrc32, crc32
+from .checksums import encode as encode_crc32
 from .errors import (
     ConditionFailedError,
     ObjectNotFoundError,
@@ -58,6 +61,9 @@ class ObjectReader:
     content_type: str | None
     etag: str
     chunks: Iterator[bytes]
+    last_modified: datetime | None = None
+    close: Callable[[], None] = lambda: None
+    """Give the connection back, whether or not the body was read (safe to call again)."""
 
 
 def choose_part_size(object_size: int | None, requested: int) -> int:
@@ -111,7 +117,7 @@ def open_object(
         raise translate(exc, "cannot read", ref) from None
     body = response["Body"]
 
-    def chunks() -> Iterator[bytes]:
+    def chunks() -> Generator[bytes, None, None]:
         try:
             yield from body.iter_chunks(chunk_size)
         except (ClientError, BotoCoreError) as exc:
@@ -119,13 +125,21 @@ def open_object(
         finally:
             body.close()
 
+    stream = chunks()
+
+    def close() -> None:
+        stream.close()  # runs the generator's finally, if it started
+        body.close()
+
     return ObjectReader(
         ref=ObjectRef(ref.bucket, ref.key, response.get("VersionId")),
         content_length=response["ContentLength"],
         metadata=dict(response.get("Metadata", {})),
         content_type=response.get("ContentType"),
         etag=response["ETag"],
-        chunks=chunks(),
+        chunks=stream,
+        last_modified=response.get("LastModified"),
+        close=close,
     )
 
 
@@ -165,6 +179,10 @@ class UploadResult:
     """0 for a single PUT."""
     server_side_encryption: str | None = None
     """What S3 says it encrypted the object with (``AES256``, ``aws:kms``)."""
+    crc32: str | None = None
+    """With ``checksum``: the CRC32 of the bytes sent (full object), as S3 encodes it."""
+    stored_crc32: str | None = None
+    """With ``checksum``: the CRC32 S3 returned for what it stored, if it returned one."""
 
 
 def upload(
@@ -178,6 +196,7 @@ def upload(
     condition: Condition | None = None,
     parts_in_flight: int = 1,
     extra_arguments: Mapping[str, str] | None = None,
+    checksum: bool = False,
 ) -> UploadResult:
     """Write ``parts`` as one object.
 
@@ -188,71 +207,172 @@ def upload(
     a multipart upload. ``condition`` applies to the PUT or to the completion; when it does not
     hold, ConditionFailedError is raised and nothing is written. ``extra_arguments`` go to the
     PUT or to the upload's creation (``ServerSideEncryption``, ``SSEKMSKeyId``, ...).
+    ``checksum``: see ``Write``.
     """
-    target = f"s3://{bucket}/{key}"
-    extra: dict[str, Any] = dict(condition.arguments) if condition else {}
-    create_extra: dict[str, Any] = dict(extra_arguments or {})
-    if content_type:
-        create_extra["ContentType"] = content_type
-    stream = iter(parts)
-    first = next(stream, b"")
-    second = next(stream, None)
-    if second is None:
+    write = Write(
+        client,
+        bucket,
+        key,
+        parts,
+        metadata,
+        content_type=content_type,
+        parts_in_flight=parts_in_flight,
+        extra_arguments=extra_arguments,
+        checksum=checksum,
+    )
+    return write.send(condition)
+
+
+class Write:
+    """Parts to be written as one object: the first two are read at once, to choose between a
+    single PUT and a multipart upload (see ``upload``).
+
+    A single part stays in memory until the Write is dropped, so it can be sent again with
+    another condition after S3 refused one: a caller that lost a conditional write looks at what
+    is there and replaces it without reading or encrypting anything again. A multipart write is
+    streamed, so it can be sent once.
+
+    ``checksum``: every PUT and part carries its CRC32 (S3 refuses a body that does not match
+    it), a multipart upload is created with a full-object CRC32 that the completion also
+    carries, and the result holds both the CRC32 of what was sent and the one S3 returned.
+    """
+
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        key: str,
+        parts: Iterable[bytes],
+        metadata: Callable[[], Mapping[str, str]],
+        *,
+        content_type: str | None = None,
+        parts_in_flight: int = 1,
+        extra_arguments: Mapping[str, str] | None = None,
+        checksum: bool = False,
+    ) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._key = key
+        self._metadata_of = metadata
+        self._sent_metadata: dict[str, str] | None = None
+        self._parts_in_flight = parts_in_flight
+        self._checksum = checksum
+        self._create_extra: dict[str, Any] = dict(extra_arguments or {})
+        if content_type:
+            self._create_extra["ContentType"] = content_type
+        stream = iter(parts)
+        first = next(stream, b"")
+        second = next(stream, None)
+        # The two parts read ahead are handed over in a list that gives them up as they are
+        # sent: names held here for the whole upload would keep two parts (32 MiB by default)
+        # alive beyond the memory bound.
+        self._body: bytes | None = first if second is None else None
+        self._head: list[bytes] = [] if second is None else [first, second]
+        self._rest: Iterator[bytes] | None = None if second is None else stream
+        del first, second
+
+    @property
+    def multipart(self) -> bool:
+        return self._body is None
+
+    @property
+    def target(self) -> str:
+        return f"s3://{self._bucket}/{self._key}"
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The user metadata sent (asked of the caller once, when first needed)."""
+        if self._sent_metadata is None:
+            self._sent_metadata = dict(self._metadata_of())
+        return self._sent_metadata
+
+    def send(self, condition: Condition | None = None) -> UploadResult:
+        """Write the object; ConditionFailedError if ``condition`` does not hold (for a single
+        part, the Write can then be sent again)."""
+        extra: dict[str, Any] = dict(condition.arguments) if condition else {}
+        if self._body is not None:
+            return self._put(self._body, extra)
+        if self._rest is None:
+            raise StorageError(f"{self.target}: a multipart write can be sent only once")
+        stream, self._rest = self._rest, None
+        return self._multipart(_chain(self._head, stream), extra)
+
+    def _put(self, body: bytes, extra: dict[str, Any]) -> UploadResult:
+        crc = encode_crc32(crc32(body)) if self._checksum else None
+        if crc is not None:
+            extra = extra | {"ChecksumAlgorithm": "CRC32", "ChecksumCRC32": crc}
         try:
-            response = client.put_object(
-                Bucket=bucket,
-                Key=key,
-                Body=first,
-                Metadata=dict(metadata()),
+            response = self._client.put_object(
+                Bucket=self._bucket,
+                Key=self._key,
+                Body=body,
+                Metadata=self.metadata,
                 **extra,
-                **create_extra,
+                **self._create_extra,
             )
         except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, "cannot write", target) from None
+            raise translate(exc, "cannot write", self.target) from None
         return UploadResult(
             response.get("VersionId"),
             response["ETag"],
-            len(first),
+            len(body),
             0,
             response.get("ServerSideEncryption"),
+            crc,
+            response.get("ChecksumCRC32") if crc is not None else None,
         )
-    try:
-        created = client.create_multipart_upload(
-            Bucket=bucket, Key=key, Metadata=dict(metadata()), **create_extra
+
+    def _multipart(self, parts: Iterator[bytes], extra: dict[str, Any]) -> UploadResult:
+        client, bucket, key = self._client, self._bucket, self._key
+        checksum: dict[str, Any] = {}
+        if self._checksum:
+            checksum = {"ChecksumAlgorithm": "CRC32", "ChecksumType": "FULL_OBJECT"}
+        try:
+            created = client.create_multipart_upload(
+                Bucket=bucket, Key=key, Metadata=self.metadata, **checksum, **self._create_extra
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, "cannot start multipart upload to", self.target) from None
+        upload_id = created["UploadId"]
+        full = FullObjectCrc32() if self._checksum else None
+        # Registered before the first part is sent: from here on every failure aborts the upload.
+        try:
+            done, size = _send_parts(
+                client,
+                bucket,
+                key,
+                upload_id,
+                parts=parts,
+                parts_in_flight=self._parts_in_flight,
+                full=full,
+            )
+            if full is not None:
+                extra = extra | {
+                    "ChecksumCRC32": full.encoded,
+                    "ChecksumType": "FULL_OBJECT",
+                    "MpuObjectSize": size,
+                }
+            completed = client.complete_multipart_upload(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": done},
+                **extra,
+            )
+        except BaseException as exc:
+            _abort(client, bucket, key, upload_id)
+            if isinstance(exc, ClientError | BotoCoreError):
+                raise translate(exc, "multipart upload failed for", self.target) from None
+            raise
+        return UploadResult(
+            completed.get("VersionId"),
+            completed["ETag"],
+            size,
+            len(done),
+            completed.get("ServerSideEncryption") or created.get("ServerSideEncryption"),
+            full.encoded if full is not None else None,
+            completed.get("ChecksumCRC32") if full is not None else None,
         )
-    except (ClientError, BotoCoreError) as exc:
-        raise translate(exc, "cannot start multipart upload to", target) from None
-    upload_id = created["UploadId"]
-    # The two parts read ahead are handed over in a list that gives them up as they are sent:
-    # names held here for the whole upload would keep two parts (32 MiB by default) alive beyond
-    # the memory bound.
-    head = [first, second]
-    del first, second
-    # Registered before the first part is sent: from here on every failure aborts the upload.
-    try:
-        done, size = _send_parts(
-            client,
-            bucket,
-            key,
-            upload_id,
-            parts=_chain(head, stream),
-            parts_in_flight=parts_in_flight,
-        )
-        completed = client.complete_multipart_upload(
-            Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}, **extra
-        )
-    except BaseException as exc:
-        _abort(client, bucket, key, upload_id)
-        if isinstance(exc, ClientError | BotoCoreError):
-            raise translate(exc, "multipart upload failed for", target) from None
-        raise
-    return UploadResult(
-        completed.get("VersionId"),
-        completed["ETag"],
-        size,
-        len(done),
-        completed.get("ServerSideEncryption") or created.get("ServerSideEncryption"),
-    )
 
 
 def _send_parts(
@@ -263,14 +383,33 @@ def _send_parts(
     *,
     parts: Iterator[bytes],
     parts_in_flight: int,
+    full: FullObjectCrc32 | None = None,
 ) -> tuple[list[CompletedPartTypeDef], int]:
+    """Send ``parts``; with ``full``, each with its CRC32, combined in order into ``full``."""
     done: list[CompletedPartTypeDef] = []
     size = 0
-    in_flight: deque[tuple[int, Future[Any]]] = deque()
+    in_flight: deque[tuple[int, Future[tuple[Any, int, int]]]] = deque()
+
+    def send(number: int, body: bytes) -> tuple[Any, int, int]:
+        # In the pool's thread: zlib releases the GIL for the CRC as the socket does for the send.
+        extra: dict[str, Any] = {}
+        crc = 0
+        if full is not None:
+            crc = crc32(body)
+            extra = {"ChecksumAlgorithm": "CRC32", "ChecksumCRC32": encode_crc32(crc)}
+        response = client.upload_part(
+            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body, **extra
+        )
+        return response, crc, len(body)
 
     def collect_oldest() -> None:
         number, future = in_flight.popleft()
-        done.append({"PartNumber": number, "ETag": future.result()["ETag"]})
+        response, crc, length = future.result()
+        part: CompletedPartTypeDef = {"PartNumber": number, "ETag": response["ETag"]}
+        if full is not None:
+            part["ChecksumCRC32"] = encode_crc32(crc)
+            full.add(crc, length)
+        done.append(part)
 
     with ThreadPoolExecutor(max_workers=parts_in_flight, thread_name_prefix="s3seal-part") as pool:
         try:
@@ -278,14 +417,7 @@ def _send_parts(
                 if len(in_flight) >= parts_in_flight:
                     collect_oldest()
                 size += len(body)
-                future = pool.submit(
-                    client.upload_part,
-                    Bucket=bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=body,
-                )
+                future = pool.submit(send, number, body)
                 in_flight.append((number, future))
                 del body  # the future holds the only reference until the part is sent
             while in_flight:

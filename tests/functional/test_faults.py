@@ -164,6 +164,27 @@ def _fail(
     return arm
 
 
+def _returns_checksum(operation: str, value: str) -> Callable[[Harness, Faults], Fired]:
+    """S3's answer to ``operation`` on staging carries ``value`` as the CRC32 of what it stored
+    (one that differs from what was sent stands for S3 having stored other bytes)."""
+
+    def arm(h: Harness, faults: Faults) -> Fired:
+        hits = Hits()
+
+        def answer(parsed: dict[str, Any], model: Any, **_: Any) -> None:
+            hits.add({"Operation": model.name})
+            parsed["ChecksumCRC32"] = value
+
+        faults.on(f"after-call.s3.{operation}", answer)
+        return lambda: len(hits) == 1
+
+    return arm
+
+
+WRONG_CRC32 = "AAAAAA=="
+"""The CRC32 of no bytes: never that of a ciphertext, which holds at least an IV's worth."""
+
+
 def _is_part(number: int) -> Callable[[dict[str, Any]], bool]:
     return lambda params: params.get("PartNumber") == number
 
@@ -193,6 +214,15 @@ FAULTS: dict[str, Fault] = {
     "completion-applied-but-response-lost": Fault(
         _fail("CompleteMultipartUpload", applied=True), staged=True
     ),
+    # The HEAD of the staged key before a multipart upload (a single PUT goes first instead).
+    "staged-key-head-fails": Fault(
+        _fail("HeadObject", when=lambda p: not _names_version(p)), started_upload=False
+    ),
+    # The completion's checksum is that of other bytes: the write is not trusted.
+    "completion-checksum-differs": Fault(
+        _returns_checksum("CompleteMultipartUpload", WRONG_CRC32), staged=True
+    ),
+    # moto's completion returns no checksum: the write is verified by a HEAD, which fails.
     "verification-head-fails": Fault(_fail("HeadObject", when=_names_version), staged=True),
     "verification-head-not-found": Fault(
         _fail("HeadObject", "404", 404, when=_names_version), staged=True
