@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import (
     __version__,
+    commands_backfill,
     commands_keys,
     commands_rewrap,
     copying,
@@ -649,6 +650,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands_keys.register(commands, aws)
     commands_rewrap.register(commands, aws)
+    commands_backfill.register(commands, aws)
 
     keygen = commands.add_parser("keygen", parents=[aws], help="generate a root key")
     keygen.add_argument(

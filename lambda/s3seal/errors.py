@@ -36,6 +36,10 @@ class AwsSetupError(S3SealError):
     """
 
 
+class BackfillError(S3SealError):
+    """A backfill that cannot go ahead or did not finish: an unusable inventory, a failed job."""
+
+
 class SecretError(RootKeyError):
     """The root key's secret could not be read or written in Secrets Manager."""
 
@@ -142,6 +146,7 @@ def aws_reason(exc: ClientError | BotoCoreError) -> str:
 
 __all__ = [
     "AlreadyFinalizedError",
+    "BackfillError",
     "CiphertextError",
     "ConditionFailedError",
     "ConfigError",
