@@ -194,6 +194,11 @@ def _target(args: argparse.Namespace, aws: Clients, landing: str) -> tuple[JobTa
         role_arn=args.role_arn or _output(outputs, OUTPUT_BACKFILL_ROLE_ARN, args.stack),
         report=parse_s3_prefix(report),
     )
+    if bucket and not args.role_arn:
+        # The stack's role writes only its own bucket's reports/ and reads only its manifests/.
+        allowed = parse_s3_prefix(f"s3://{bucket}/{REPORT_PREFIX}")
+        if target.report.bucket != bucket or not target.report.key.startswith(allowed.key):
+            raise ConfigError(f"the stack's backfill role writes reports only under {allowed.url}")
     home = f"s3://{bucket}/{INVENTORY_PREFIX}" if bucket and not args.role_arn else None
     return target, home
 

@@ -301,6 +301,23 @@ def test_overrides_replace_the_stack_outputs(world: World, harness: Harness) -> 
     ] == ["manifests"]
 
 
+def test_a_report_location_the_stacks_role_cannot_write_is_refused(
+    world: World, harness: Harness
+) -> None:
+    harness.put("a.csv", b"abc")
+    for elsewhere in (f"s3://{world.backfill}/other/", "s3://some-other-bucket/reports/"):
+        code, out = world.run(f"s3://{harness.landing}", "--report-to", elsewhere)
+        assert code == 2, out
+        assert f"writes reports only under s3://{world.backfill}/reports/" in out["Error"]
+    assert world.manifests() == []
+    # ... a folder under reports/ is fine
+    expect_job(world, ANY, Report=ANY)
+    code, _ = world.run(
+        f"s3://{harness.landing}", "--report-to", f"s3://{world.backfill}/reports/x/", "--no-wait"
+    )
+    assert code == 0
+
+
 def test_a_failed_job_exits_1_with_its_reasons(world: World, harness: Harness) -> None:
     harness.put("a.csv", b"abc")
     expect_job(world, ANY)
