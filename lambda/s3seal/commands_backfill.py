@@ -97,7 +97,7 @@ def register(commands: Any, aws_parent: argparse.ArgumentParser) -> None:
     cmd.add_argument("--no-wait", action="store_true", help="print the job id and return")
     cmd.add_argument(
         "--poll-seconds",
-        type=float,
+        type=_seconds,
         default=DEFAULT_POLL_SECONDS,
         help="while waiting, ask for progress this often (%(default)s)",
     )
@@ -244,6 +244,16 @@ def _wait(s3control: Any, account: str, job_id: str, every: float, err: TextIO) 
                 err.write("\n")
             return progress
         time.sleep(every)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < 3600:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 3600 seconds")
+    return value
 
 
 def _non_negative(text: str) -> int:
