@@ -9,9 +9,11 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from s3seal.backfill import OUTPUT_LANDING_BUCKET
 from s3seal.staged import LOAD_PREFIX
 
 from . import access
+from .backfill import Backfill
 from .buckets import Buckets
 from .encryptor import Encryptor
 from .loader import Loader
@@ -21,8 +23,8 @@ from .redshift import RedshiftCopyRole
 from .root_key import RootKey
 from .settings import StackSettings
 
-# Output keys, used by the README, the local mode and the tests.
-OUTPUT_LANDING_BUCKET = "LandingBucketName"
+# Output keys, used by the README, the local mode and the tests (the backfill ones, and the
+# landing bucket the backfill checks against, are in s3seal.backfill: the CLI reads them).
 OUTPUT_STAGING_BUCKET = "StagingBucketName"
 OUTPUT_QUEUE_URL = "QueueUrl"
 OUTPUT_DLQ_URL = "DeadLetterQueueUrl"
@@ -85,6 +87,13 @@ class S3SealStack(cdk.Stack):
             secret=self.root_key.secret,
             secret_kms_key=self.root_key.kms_key,
             log_retention=log_retention,
+        )
+        self.backfill = Backfill(
+            self,
+            "Backfill",
+            function=self.encryptor.function,
+            landing=self.buckets.landing,
+            access_logs=self.buckets.access_logs,
         )
         self.redshift = RedshiftCopyRole(
             self,
@@ -167,6 +176,7 @@ class S3SealStack(cdk.Stack):
                 "Load what is staged now, by hand, with the loader function's settings",
             ),
         }
+        outputs |= self.backfill.outputs()
         if self.loader is not None:
             outputs[OUTPUT_LOADER_FUNCTION] = (
                 self.loader.function.function_name,

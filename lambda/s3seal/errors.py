@@ -37,6 +37,10 @@ class AwsSetupError(S3SealError):
     """
 
 
+class BackfillError(S3SealError):
+    """A backfill that cannot go ahead or did not finish: an unusable inventory, a failed job."""
+
+
 class SecretError(RootKeyError):
     """The root key's secret could not be read or written in Secrets Manager."""
 
@@ -190,6 +194,7 @@ def aws_reason(exc: ClientError | BotoCoreError) -> str:
 __all__ = [
     "AlreadyFinalizedError",
     "AwsSetupError",
+    "BackfillError",
     "CiphertextError",
     "ConditionFailedError",
     "ConfigError",

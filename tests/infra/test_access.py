@@ -249,11 +249,17 @@ def test_every_service_principal_is_bound_to_this_account(s: Synth) -> None:
         "redshift-serverless.amazonaws.com",
         "s3.amazonaws.com",
         "cloudwatch.amazonaws.com",
+        "batchoperations.s3.amazonaws.com",
     } <= services
     for statement in statements:
         assert statement["Condition"]["StringEquals"] == SOURCE_ACCOUNT, statement
-    [s3_send] = [st for st in statements if st["Principal"]["Service"] == "s3.amazonaws.com"]
-    assert s3_send["Condition"]["ArnLike"] == {"aws:SourceArn": ref_arn(s, s.stack.buckets.landing)}
+    # S3 acts for landing only: its notifications, and its inventory reports (for backfill)
+    s3_acts = [st for st in statements if st["Principal"]["Service"] == "s3.amazonaws.com"]
+    assert len(s3_acts) == 2
+    for statement in s3_acts:
+        assert statement["Condition"]["ArnLike"] == {
+            "aws:SourceArn": ref_arn(s, s.stack.buckets.landing)
+        }
     permissions = s.resources("AWS::Lambda::Permission")
     assert {p["Properties"]["Principal"] for p in permissions.values()} == {
         "secretsmanager.amazonaws.com",

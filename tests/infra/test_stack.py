@@ -97,7 +97,8 @@ def test_every_bucket_is_tls_only(default: Synth) -> None:
             st["Effect"] == "Deny" and st["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
             for st in statements
         )
-    assert len(default.resources("AWS::S3::BucketPolicy")) == 3
+    # access logs, landing, staging, backfill
+    assert len(default.resources("AWS::S3::BucketPolicy")) == 4
 
 
 def test_object_created_notifications_go_to_the_queue(default: Synth) -> None:
