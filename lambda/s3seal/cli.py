@@ -30,7 +30,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from . import (
     __version__,
     commands_keys,
+    commands_redrive,
     commands_rewrap,
+    commands_status,
     copying,
     progress,
     quiet_sdk,
@@ -649,6 +651,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands_keys.register(commands, aws)
     commands_rewrap.register(commands, aws)
+    commands_status.register(commands, aws)
+    commands_redrive.register(commands, aws)
 
     keygen = commands.add_parser("keygen", parents=[aws], help="generate a root key")
     keygen.add_argument(

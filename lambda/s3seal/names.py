@@ -13,3 +13,15 @@ SERVICE_DIMENSION = "service"
 RESERVED_PREFIX = "_s3seal/"
 """Everything s3seal itself writes into the staging bucket (batch records, the loader lock,
 manifests, transient load plaintext) lives here; the function never stages a key under it."""
+STACK_NAME = "S3Seal"
+"""The stack's default name (context ``stack_name``); ``s3seal status`` looks it up."""
+# The stack's output keys: the operator commands find the resources through them.
+OUTPUT_LANDING_BUCKET = "LandingBucketName"
+OUTPUT_STAGING_BUCKET = "StagingBucketName"
+OUTPUT_QUEUE_URL = "QueueUrl"
+OUTPUT_DLQ_URL = "DeadLetterQueueUrl"
+OUTPUT_SECRET_ARN = "RootKeySecretArn"  # noqa: S105 (an output name)
+OUTPUT_REDSHIFT_ROLE_ARN = "RedshiftCopyRoleArn"
+OUTPUT_LOADER_MODE = "LoaderMode"
+OUTPUT_LOADER_FUNCTION = "LoaderFunctionName"
+OUTPUT_LOAD_COMMAND = "LoadCommand"
