@@ -58,6 +58,8 @@ def run_redrive(args: argparse.Namespace, aws: Clients) -> int:
             f"would move {would} of {result.waiting} message(s) by {result.method} "
             f"to {where.queue_url}"
         )
+    elif not result.waiting:
+        print(f"nothing to move: {where.dlq_url} is empty")
     elif result.task_handle:
         print(
             f"started a message move task for {result.waiting} message(s) to {where.queue_url}: "

@@ -152,32 +152,7 @@ def table(status: health.Status, now: datetime) -> str:
         )
     where = f"landing s3://{scan.bucket}/{scan.prefix}"
     rows.append((where, found, _bit(status, health.Attention.STALE_LANDING)))
-    stuck = batches.stuck
-    rows.append(
-        (
-            "load batches",
-            f"{len(batches.pending)} pending ({len(stuck)} stuck), {len(batches.failed)} failed, "
-            f"{len(batches.records)} records",
-            " ".join(
-                bit
-                for bit in (
-                    _bit(status, health.Attention.FAILED_BATCH),
-                    _bit(status, health.Attention.STUCK_BATCH),
-                )
-                if bit
-            ),
-        )
-    )
-    for record in batches.failed:
-        rows.append(("  failed", f"{record.batch_id} {record.table}: {record.error}", ""))
-    for record in stuck:
-        rows.append(
-            (
-                "  stuck",
-                f"{record.batch_id} {record.table}: {record.state} since {record.updated_at}",
-                "",
-            )
-        )
+    rows += _batch_rows(status)
     latest = batches.latest
     activity = (
         f"{latest.updated_at}: batch {latest.batch_id} {latest.state}" if latest else "no batches"
@@ -197,6 +172,30 @@ def table(status: health.Status, now: datetime) -> str:
     else:
         lines.append("nothing needs a person")
     return "\n".join(lines)
+
+
+SHOWN = 10
+"""Failed or stuck batches listed by name at most; ``--json`` lists them all."""
+
+
+def _batch_rows(status: health.Status) -> list[tuple[str, str, str]]:
+    batches, stuck = status.batches, status.batches.stuck
+    bits = (health.Attention.FAILED_BATCH, health.Attention.STUCK_BATCH)
+    summary = (
+        f"{len(batches.pending)} pending ({len(stuck)} stuck), {len(batches.failed)} failed, "
+        f"{len(batches.records)} records"
+    )
+    rows = [("load batches", summary, " ".join(filter(None, (_bit(status, b) for b in bits))))]
+    named = [("  failed", r, _one_line(r.error)) for r in batches.failed]
+    named += [("  stuck", r, f"{r.state} since {r.updated_at}") for r in stuck]
+    rows += [(label, f"{r.batch_id} {r.table}: {text}", "") for label, r, text in named[:SHOWN]]
+    if len(named) > SHOWN:
+        rows.append(("", f"... and {len(named) - SHOWN} more (--json lists them all)", ""))
+    return rows
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join(str(text).split())
 
 
 def _bit(status: health.Status, flag: health.Attention) -> str:

@@ -254,6 +254,23 @@ def test_all_findings_together_and_what_the_table_says(stack: Stack, capsys: Cap
     assert "needs a person (exit 120)" in out
 
 
+def test_the_table_names_ten_failed_batches_each_on_one_line(stack: Stack, capsys: Capture) -> None:
+    now = datetime.now(UTC)
+    for number in range(12):
+        error = f"COPY failed\n  line {number}:\tbad value"  # Redshift's text may span lines
+        stack.put_record(_record(number, State.FAILED, updated=now, error=error))
+    code, out, _ = stack.cli("status", capsys=capsys)
+    assert code == int(health.Attention.FAILED_BATCH)
+    failed = [line for line in out.splitlines() if line.lstrip().startswith("failed")]
+    assert len(failed) == 10
+    assert failed[0].endswith(
+        "20261207T010000Z-00000000 public.sales: COPY failed line 0: bad value"
+    )
+    assert "... and 2 more (--json lists them all)" in out
+    _, doc = stack.status(capsys=capsys)
+    assert len(doc["Batches"]["Failed"]) == 12
+
+
 def test_recent_landing_objects_are_not_stale(stack: Stack, capsys: Capture) -> None:
     stack.h.put("in/new.csv", b"a,b")
     code, doc = stack.status(capsys=capsys)  # (the default: 15 minutes)
@@ -498,6 +515,9 @@ def test_redrive_falls_back_to_receive_send_delete_where_the_move_task_is_missin
     bodies = sorted(m["Body"] for m in stack.drain(stack.queue_url))
     keys = sorted(json.loads(body)["Records"][0]["s3"]["object"]["key"] for body in bodies)
     assert keys == ["in/a.csv", "in/b c.csv", "in/c.csv"]
+    # AND a second run finds nothing to move
+    code, out, _ = stack.cli("redrive", capsys=capsys)
+    assert code == 0 and out.strip() == f"nothing to move: {stack.dlq_url} is empty"
 
 
 def test_redrive_max_moves_that_many(stack: Stack, capsys: Capture) -> None:
