@@ -43,12 +43,12 @@ UNAVAILABLE_CODES = frozenset(
         "501",
         "InvalidAction",
         "NotImplemented",
-        "UnsupportedOperation",
-        "AWS.SimpleQueueService.UnsupportedOperation",
         "UnknownOperationException",
     }
 )
-"""Answers to StartMessageMoveTask that mean "not here": the fallback runs instead."""
+"""Answers to StartMessageMoveTask that mean "no such action here": the fallback runs instead.
+(SQS's own refusals, such as UnsupportedOperation while another move task runs on the queue, are
+reported as errors: ``--max N`` then moves messages by hand.)"""
 
 
 class Method(StrEnum):

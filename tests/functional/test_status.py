@@ -571,6 +571,18 @@ def test_redrive_uses_the_move_task_where_sqs_has_it(stack: Stack) -> None:
     assert stack.count(stack.dlq_url) == 1 and stack.count(stack.queue_url) == 0
 
 
+def test_an_sqs_refusal_of_the_move_task_is_reported_not_worked_around(stack: Stack) -> None:
+    # GIVEN an SQS that refuses the task (as it does while another one runs on the queue)
+    stack.dead_letter("in/a.csv")
+    undo = _fail(stack.sqs, "sqs", "StartMessageMoveTask", "UnsupportedOperation")
+    with pytest.raises(S3SealError, match="cannot start a message move task") as caught:
+        redrive(stack.sqs, dlq_url=stack.dlq_url, queue_url=stack.queue_url)
+    undo()
+    # THEN nothing was moved by hand behind its back
+    assert not isinstance(caught.value, AwsSetupError)
+    assert stack.count(stack.dlq_url) == 1 and stack.count(stack.queue_url) == 0
+
+
 def test_redrive_refuses_a_queue_whose_dead_letter_queue_is_another(
     stack: Stack, capsys: Capture
 ) -> None:
