@@ -17,10 +17,9 @@ def register(commands: Any, aws_parent: argparse.ArgumentParser) -> None:
         "redrive",
         parents=[aws_parent],
         help="move dead-lettered messages back to the queue, once the cause is fixed",
-        description="Without --max: an SQS message move task (asynchronous; SQS deletes each "
-        "message only once its copy is in the queue). With --max, or where the move task is not "
-        "available: receive, send, then delete, one message at a time. Either way, no message "
-        "is deleted before its copy was sent.",
+        description="Without --max: an SQS message move task (asynchronous; SQS moves the "
+        "messages itself). With --max, or where the move task is not available: receive, send, "
+        "then delete, one message at a time; no message is deleted before its copy was sent.",
     )
     add_resources(command, "queue_url", "dlq_url")
     command.add_argument(

@@ -3,8 +3,8 @@ cause is fixed.
 
 Two ways, chosen per run:
 
-- SQS's own message move task (``StartMessageMoveTask``): asynchronous, moves everything, and
-  SQS keeps each message until its copy is in the destination. Used when no ``--max`` is given.
+- SQS's own message move task (``StartMessageMoveTask``): asynchronous, SQS moves everything.
+  Used when no ``--max`` is given.
 - Receive, send, delete: for ``--max N``, and where the move task is not available (some
   SQS-compatible endpoints, moto). Each message is deleted from the dead-letter queue only after
   SQS accepted its copy; a failed send leaves it where it was (visible again after
