@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from . import queues
 from .aws_calls import calling
 from .batches import BatchRecord, State, is_record_key, parse_record
+from .errors import AwsSetupError
 from .staged import BATCH_PREFIX
 
 if TYPE_CHECKING:
@@ -271,8 +272,12 @@ def _listing(s3: S3Client, bucket: str, prefix: str) -> Iterator[Any]:
 
 
 def _read(s3: S3Client, bucket: str, key: str) -> bytes:
-    with calling("cannot read", f"s3://{bucket}/{key}"):
-        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    try:
+        with calling("cannot read", f"s3://{bucket}/{key}"):
+            body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except AwsSetupError as exc:
+        # The staging bucket's policy denies reads to all but s3seal's roles and those named.
+        raise AwsSetupError(f"{exc} (is this principal in staging_extra_reader_arns?)") from None
     return body
 
 

@@ -482,6 +482,8 @@ def test_a_fault_at_each_status_call_is_one_line(
     assert exit_code_for(caught.value) == exit_code
     if code == "InternalError":
         assert not isinstance(caught.value, AwsSetupError)
+    elif operation == "GetObject":
+        assert message.endswith("(is this principal in staging_extra_reader_arns?)")
 
 
 def test_a_record_that_is_not_one_is_named(stack: Stack) -> None:
