@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import IntFlag
 from typing import TYPE_CHECKING, Any
@@ -142,7 +142,6 @@ class Status:
     dead_letter_age_seconds: float | None
     landing: LandingScan
     batches: Batches
-    notes: list[str] = field(default_factory=list)
 
     @property
     def attention(self) -> Attention:
