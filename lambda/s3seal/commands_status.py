@@ -40,6 +40,7 @@ def add_resources(parser: argparse.ArgumentParser, *which: str) -> None:
         "staging": ("BUCKET", "the staging bucket (its batch records)"),
         "queue_url": ("URL", "the queue the encrypting function reads"),
         "dlq_url": ("URL", "its dead-letter queue"),
+        "loader_function": ("NAME", "the loader function, for its runs (its Lambda metrics)"),
     }
     for name in which:
         metavar, text = helps[name]
@@ -73,7 +74,7 @@ def register(commands: Any, aws_parent: argparse.ArgumentParser) -> None:
         + ". Errors: 1 AWS failure, 2 usage (no such stack), 5 AWS setup (credentials, region, "
         "endpoint, access denied).",
     )
-    add_resources(status, "landing", "staging", "queue_url", "dlq_url")
+    add_resources(status, "landing", "staging", "queue_url", "dlq_url", "loader_function")
     status.add_argument(
         "--older-than",
         type=_non_negative,
@@ -101,7 +102,7 @@ def register(commands: Any, aws_parent: argparse.ArgumentParser) -> None:
 
 
 def run_status(args: argparse.Namespace, aws: Clients) -> int:
-    where = resources(args, aws, "landing", "staging", "queue_url", "dlq_url")
+    where = resources(args, aws, "landing", "staging", "queue_url", "dlq_url", "loader_function")
     assert where.landing and where.staging and where.queue_url and where.dlq_url
     landing = parse_s3_prefix(_url(where.landing))
     s3: S3Client = aws_calls.client(lambda: aws.s3, "S3")
@@ -118,6 +119,7 @@ def run_status(args: argparse.Namespace, aws: Clients) -> int:
         older_than=timedelta(minutes=args.older_than),
         batch_older_than=timedelta(minutes=args.batch_older_than),
         scan_limit=args.scan_limit,
+        loader_function=where.loader_function,
     )
     if args.json:
         print(json.dumps(status.to_json(), indent=2))
@@ -158,6 +160,11 @@ def table(status: health.Status, now: datetime) -> str:
         f"{latest.updated_at}: batch {latest.batch_id} {latest.state}" if latest else "no batches"
     )
     rows.append(("last loader activity", activity, ""))
+    if status.loader is not None:
+        runs = status.loader
+        last = f"last at {_iso(runs.last_run)}" if runs.last_run else "none"
+        text = f"{runs.invocations} in 24 h ({last}), {runs.errors} errors: {runs.function}"
+        rows.append(("loader runs", text, ""))
     for lock in batches.locks:
         if lock.held:
             rows.append(
@@ -212,6 +219,10 @@ def _age(seconds: float | None) -> str:
     if hours < 48:
         return f"{hours} h {minutes} min"
     return f"{hours // 24} days"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="minutes")
 
 
 def _url(value: str) -> str:

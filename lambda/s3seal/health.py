@@ -19,6 +19,7 @@ from .aws_calls import calling
 from .batches import BatchRecord, State, is_record_key, parse_record
 from .errors import AwsSetupError
 from .staged import BATCH_PREFIX
+from .watch import datapoints
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -34,6 +35,8 @@ DEFAULT_SCAN_LIMIT = 100_000
 """Landing objects listed at most (100 LIST requests): landing may hold millions after an
 outage; past the limit, counts are lower bounds ("at least")."""
 SAMPLES = 5
+RUNS_WINDOW = timedelta(hours=24)
+RUNS_PERIOD_SECONDS = 300
 
 
 class Attention(IntFlag):
@@ -135,6 +138,27 @@ class Batches:
         }
 
 
+@dataclass(frozen=True)
+class LoaderRuns:
+    """The loader function's invocations over ``RUNS_WINDOW`` (its Lambda metrics): a run that
+    found nothing to load leaves no batch record, but it is counted here."""
+
+    function: str
+    invocations: int
+    errors: int
+    last_run: datetime | None
+    """The start of the last 5-minute period with an invocation (the metrics' resolution)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "Function": self.function,
+            "WindowHours": int(RUNS_WINDOW.total_seconds() // 3600),
+            "Invocations": self.invocations,
+            "Errors": self.errors,
+            "LastRun": _iso(self.last_run),
+        }
+
+
 @dataclass
 class Status:
     queue: queues.Depth
@@ -142,6 +166,8 @@ class Status:
     dead_letter_age_seconds: float | None
     landing: LandingScan
     batches: Batches
+    loader: LoaderRuns | None = None
+    """None: no loader function (``loader_mode`` off, or not named)."""
 
     @property
     def attention(self) -> Attention:
@@ -164,6 +190,7 @@ class Status:
             | {"OldestAgeSeconds": self.dead_letter_age_seconds},
             "Landing": self.landing.to_json(),
             "Batches": self.batches.to_json(),
+            "Loader": None if self.loader is None else self.loader.to_json(),
             "Attention": [flag.name for flag in Attention if flag in attention],
             "ExitStatus": int(attention),
         }
@@ -183,6 +210,7 @@ def gather(
     older_than: timedelta = timedelta(minutes=DEFAULT_OLDER_THAN_MINUTES),
     batch_older_than: timedelta = timedelta(minutes=DEFAULT_BATCH_OLDER_THAN_MINUTES),
     scan_limit: int = DEFAULT_SCAN_LIMIT,
+    loader_function: str | None = None,
 ) -> Status:
     """Read everything ``s3seal status`` shows. Every AWS failure raises (see ``aws_calls``):
     a status that silently left something out would say "fine" when it does not know."""
@@ -199,6 +227,31 @@ def gather(
             s3, landing, landing_prefix, cutoff=now - older_than, limit=scan_limit, now=now
         ),
         batches=Batches(staging, tuple(records), batch_older_than, now, tuple(locks)),
+        loader=loader_runs(cloudwatch, loader_function, now) if loader_function else None,
+    )
+
+
+def loader_runs(cloudwatch: Any, function: str, now: datetime) -> LoaderRuns:
+    """The loader function's invocations and errors in the last ``RUNS_WINDOW``."""
+
+    def sums(metric: str) -> list[tuple[datetime, float]]:
+        return datapoints(
+            cloudwatch,
+            "AWS/Lambda",
+            metric,
+            {"FunctionName": function},
+            start=now - RUNS_WINDOW,
+            end=now,
+            period_seconds=RUNS_PERIOD_SECONDS,
+            statistic="Sum",
+        )
+
+    invocations = [(when, value) for when, value in sums("Invocations") if value > 0]
+    return LoaderRuns(
+        function=function,
+        invocations=int(sum(value for _, value in invocations)),
+        errors=int(sum(value for _, value in sums("Errors"))),
+        last_run=invocations[-1][0] if invocations else None,
     )
 
 

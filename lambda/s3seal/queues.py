@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .aws_calls import calling
+from .watch import datapoints
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -85,15 +86,14 @@ def dead_letter_target(sqs: SQSClient, url: str) -> str | None:
 def oldest_age_seconds(cloudwatch: Any, url: str, now: datetime) -> float | None:
     """The latest ``ApproximateAgeOfOldestMessage`` of the queue in the last half hour, in
     seconds; None when CloudWatch has no datapoint (a new queue, or metrics not yet in)."""
-    with calling("cannot read CloudWatch metric AWS/SQS", f"{AGE_METRIC} of {url}"):
-        response = cloudwatch.get_metric_statistics(
-            Namespace="AWS/SQS",
-            MetricName=AGE_METRIC,
-            Dimensions=[{"Name": "QueueName", "Value": queue_name(url)}],
-            StartTime=now - AGE_WINDOW,
-            EndTime=now,
-            Period=AGE_PERIOD_SECONDS,
-            Statistics=["Maximum"],
-        )
-    points = sorted(response.get("Datapoints", []), key=lambda p: p["Timestamp"])
-    return float(points[-1]["Maximum"]) if points else None
+    points = datapoints(
+        cloudwatch,
+        "AWS/SQS",
+        AGE_METRIC,
+        {"QueueName": queue_name(url)},
+        start=now - AGE_WINDOW,
+        end=now,
+        period_seconds=AGE_PERIOD_SECONDS,
+        statistic="Maximum",
+    )
+    return points[-1][1] if points else None

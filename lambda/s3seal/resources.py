@@ -21,6 +21,7 @@ class Resources:
     staging: str | None = None
     queue_url: str | None = None
     dlq_url: str | None = None
+    loader_function: str | None = None
 
 
 OUTPUTS = {
@@ -28,8 +29,12 @@ OUTPUTS = {
     "staging": names.OUTPUT_STAGING_BUCKET,
     "queue_url": names.OUTPUT_QUEUE_URL,
     "dlq_url": names.OUTPUT_DLQ_URL,
+    "loader_function": names.OUTPUT_LOADER_FUNCTION,
 }
 """Which stack output holds each resource."""
+OPTIONAL = frozenset({"loader_function"})
+"""Outputs a stack may lack (no loader function with ``loader_mode`` off): None, not an error,
+and never a reason to look the stack up."""
 
 
 def resolve(
@@ -40,15 +45,17 @@ def resolve(
 ) -> Resources:
     """The ``needed`` resources: each override as given, the rest from the stack's outputs.
 
-    The stack is looked up only when an override is missing. ``cloudformation`` makes the client
-    (not made at all when every resource is given).
+    The stack is looked up only when the override of a required resource is missing;
+    ``cloudformation`` makes the client (not made at all otherwise).
     """
     values = {name: overrides.get(name) for name in needed}
     missing = [name for name, value in values.items() if not value]
-    if missing:
+    if any(name not in OPTIONAL for name in missing):
         outputs = stack_outputs(cloudformation(), stack_name)
         for name in missing:
             value = outputs.get(OUTPUTS[name])
+            if not value and name in OPTIONAL:
+                continue
             if not value:
                 raise ConfigError(
                     f"stack {stack_name} has no output {OUTPUTS[name]}; pass "

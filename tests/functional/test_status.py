@@ -135,6 +135,7 @@ def stack(harness: Harness, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch)
             names.OUTPUT_STAGING_BUCKET: harness.staging,
             names.OUTPUT_QUEUE_URL: queue,
             names.OUTPUT_DLQ_URL: dlq,
+            names.OUTPUT_LOADER_FUNCTION: f"s3seal-loader-{suffix}",
         },
     )
     yield Stack(
@@ -186,6 +187,13 @@ def test_a_healthy_stack_exits_0_with_every_section(stack: Stack, capsys: Captur
     assert (batches["Records"], batches["Pending"], batches["Failed"]) == (1, [], [])
     assert batches["LastActivity"]["BatchId"] == "20261207T010000Z-00000001"
     assert batches["LastActivity"]["State"] == "loaded"
+    assert doc["Loader"] == {
+        "Function": f"s3seal-loader-{stack.name.removeprefix('S3Seal-')}",
+        "WindowHours": 24,
+        "Invocations": 0,
+        "Errors": 0,
+        "LastRun": None,
+    }
     # AND the table says so too
     code, out, _ = stack.cli("status", capsys=capsys)
     assert code == 0
@@ -319,6 +327,36 @@ def test_the_dead_letter_age_comes_from_cloudwatch(stack: Stack, capsys: Capture
     assert "2 waiting, 0 in flight (oldest 2 h 3 min)  [8]" in out
 
 
+def test_the_loader_runs_come_from_its_lambda_metrics(stack: Stack, capsys: Capture) -> None:
+    # GIVEN a loader function that ran three times in the last hour, once with an error
+    now = datetime.now(UTC)
+    function = f"s3seal-loader-{stack.name.removeprefix('S3Seal-')}"
+    dimensions = [{"Name": "FunctionName", "Value": function}]
+    data = [("Invocations", 2.0, 50), ("Invocations", 1.0, 20), ("Errors", 1.0, 20)]
+    stack.cloudwatch.put_metric_data(
+        Namespace="AWS/Lambda",
+        MetricData=[
+            {
+                "MetricName": name,
+                "Dimensions": dimensions,
+                "Value": value,
+                "Timestamp": now - timedelta(minutes=ago),
+            }
+            for name, value, ago in data
+        ],
+    )
+    # WHEN status runs
+    code, doc = stack.status(capsys=capsys)
+    # THEN they are counted, and the last one dated (to the metrics' 5-minute periods)
+    assert code == 0
+    loader = doc["Loader"]
+    assert (loader["Invocations"], loader["Errors"]) == (3, 1)
+    last_run = datetime.fromisoformat(loader["LastRun"])
+    assert now - timedelta(minutes=26) <= last_run <= now
+    _, out, _ = stack.cli("status", capsys=capsys)
+    assert f"3 in 24 h (last at {last_run:%Y-%m-%dT%H:%M}+00:00), 1 errors: {function}" in out
+
+
 def test_a_held_loader_lock_shows_the_loader_running(stack: Stack, capsys: Capture) -> None:
     expires = datetime.now(UTC) + timedelta(minutes=10)
     lock = {"owner": "host:42:ab", "acquired_at": "x", "expires_at": expires.isoformat()}
@@ -391,7 +429,9 @@ def test_the_default_stack_name_is_the_stacks(
     try:
         code = main(["status", "--json", "--endpoint-url", moto_endpoint, "--region", REGION])
         assert code == 0
-        assert json.loads(capsys.readouterr().out)["Queue"]["Url"] == queue
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["Queue"]["Url"] == queue
+        assert doc["Loader"] is None  # (no LoaderFunctionName output: the loader is off)
     finally:
         cfn.delete_stack(StackName=names.STACK_NAME)
 
