@@ -241,7 +241,7 @@ def loader_runs(cloudwatch: Any, function: str, now: datetime) -> LoaderRuns:
             metric,
             {"FunctionName": function},
             start=now - RUNS_WINDOW,
-            end=now,
+            end=now + timedelta(seconds=RUNS_PERIOD_SECONDS),
             period_seconds=RUNS_PERIOD_SECONDS,
             statistic="Sum",
         )

@@ -92,7 +92,7 @@ def oldest_age_seconds(cloudwatch: Any, url: str, now: datetime) -> float | None
         AGE_METRIC,
         {"QueueName": queue_name(url)},
         start=now - AGE_WINDOW,
-        end=now,
+        end=now + timedelta(seconds=AGE_PERIOD_SECONDS),
         period_seconds=AGE_PERIOD_SECONDS,
         statistic="Maximum",
     )

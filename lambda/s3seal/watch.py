@@ -21,7 +21,8 @@ def datapoints(
     statistic: str,
 ) -> list[tuple[datetime, float]]:
     """(period start, value) of ``metric`` between ``start`` and ``end``, oldest first; periods
-    without data are absent."""
+    without data are absent. Callers end one period past now, so that the period still filling
+    (and a datapoint stamped just now) is in."""
     where = f"{namespace} {metric} of " + ", ".join(f"{k}={v}" for k, v in dimensions.items())
     with calling("cannot read CloudWatch metric", where):
         response = cloudwatch.get_metric_statistics(
