@@ -16,12 +16,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from s3seal.backfill import (
-    INVENTORY_PREFIX,
-    MANIFEST_PREFIX,
+from s3seal.names import (
     OUTPUT_BACKFILL_BUCKET,
     OUTPUT_BACKFILL_ROLE_ARN,
     OUTPUT_FUNCTION_ARN,
+)
+from s3seal.operate.backfill import (
+    INVENTORY_PREFIX,
+    MANIFEST_PREFIX,
     REPORT_PREFIX,
 )
 

@@ -12,6 +12,7 @@ from typing import Any
 from s3seal.config import DEFAULT_ENVELOPE_FORMAT, Compression
 from s3seal.copying import DataFormat
 from s3seal.envelope import Format
+from s3seal.names import STACK_NAME
 
 
 class SettingsError(ValueError):
@@ -22,7 +23,7 @@ class SettingsError(ValueError):
 class StackSettings:
     """Deploy-time settings. Context keys are these field names."""
 
-    stack_name: str = "S3Seal"
+    stack_name: str = STACK_NAME
     # Landing bucket and its notifications
     landing_prefix_filter: str = ""
     landing_suffix_filter: str = ""

@@ -9,7 +9,17 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from s3seal.backfill import OUTPUT_LANDING_BUCKET
+from s3seal.names import (  # output keys: shared with the operator commands and the tests
+    OUTPUT_DLQ_URL,
+    OUTPUT_LANDING_BUCKET,
+    OUTPUT_LOAD_COMMAND,
+    OUTPUT_LOADER_FUNCTION,
+    OUTPUT_LOADER_MODE,
+    OUTPUT_QUEUE_URL,
+    OUTPUT_REDSHIFT_ROLE_ARN,
+    OUTPUT_SECRET_ARN,
+    OUTPUT_STAGING_BUCKET,
+)
 from s3seal.staged import LOAD_PREFIX
 
 from . import access
@@ -23,16 +33,6 @@ from .redshift import RedshiftCopyRole
 from .root_key import RootKey
 from .settings import StackSettings
 
-# Output keys, used by the README, the local mode and the tests (the backfill ones, and the
-# landing bucket the backfill checks against, are in s3seal.backfill: the CLI reads them).
-OUTPUT_STAGING_BUCKET = "StagingBucketName"
-OUTPUT_QUEUE_URL = "QueueUrl"
-OUTPUT_DLQ_URL = "DeadLetterQueueUrl"
-OUTPUT_SECRET_ARN = "RootKeySecretArn"  # noqa: S105 (an output name)
-OUTPUT_REDSHIFT_ROLE_ARN = "RedshiftCopyRoleArn"
-OUTPUT_LOADER_MODE = "LoaderMode"
-OUTPUT_LOADER_FUNCTION = "LoaderFunctionName"
-OUTPUT_LOAD_COMMAND = "LoadCommand"
 LOADER_OFF = (
     "loader_mode is off: deploy with -c loader_mode=server-side (with loader_table and the "
     "Redshift target) to load staged objects; it decrypts each batch into transient SSE-KMS "

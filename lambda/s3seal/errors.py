@@ -152,18 +152,23 @@ _SETUP_CODES = frozenset(
         "AccessDenied",
         "AccessDeniedException",
         "AllAccessDisabled",
+        "AuthFailure",
+        "AuthorizationError",
         "ExpiredToken",
         "ExpiredTokenException",
         "InvalidAccessKeyId",
         "InvalidClientTokenId",
         "InvalidToken",
+        "MissingAuthenticationToken",
         "SignatureDoesNotMatch",
+        "UnauthorizedOperation",
         "UnrecognizedClientException",
     }
 )
 _SETUP_EXCEPTIONS = (
     sdk.CredentialRetrievalError,
     sdk.EndpointConnectionError,
+    sdk.InvalidEndpointConfigurationError,
     sdk.NoCredentialsError,
     sdk.NoRegionError,
     sdk.PartialCredentialsError,

@@ -17,3 +17,18 @@ manifests, transient load plaintext) lives here; the function never stages a key
 # reader can fetch that exact version and a loader can group objects by key.
 SECRET_ARN_FIELD = "s3seal:secret-arn"  # noqa: S105 (a field name, not a secret)
 SECRET_VERSION_FIELD = "s3seal:secret-version"  # noqa: S105 (a field name)
+STACK_NAME = "S3Seal"
+"""The stack's default name (context ``stack_name``); ``s3seal status`` looks it up."""
+# The stack's output keys: the operator commands find the resources through them.
+OUTPUT_LANDING_BUCKET = "LandingBucketName"
+OUTPUT_STAGING_BUCKET = "StagingBucketName"
+OUTPUT_QUEUE_URL = "QueueUrl"
+OUTPUT_DLQ_URL = "DeadLetterQueueUrl"
+OUTPUT_SECRET_ARN = "RootKeySecretArn"  # noqa: S105 (an output name)
+OUTPUT_REDSHIFT_ROLE_ARN = "RedshiftCopyRoleArn"
+OUTPUT_LOADER_MODE = "LoaderMode"
+OUTPUT_LOADER_FUNCTION = "LoaderFunctionName"
+OUTPUT_LOAD_COMMAND = "LoadCommand"
+OUTPUT_FUNCTION_ARN = "EncryptFunctionArn"
+OUTPUT_BACKFILL_ROLE_ARN = "BackfillRoleArn"
+OUTPUT_BACKFILL_BUCKET = "BackfillBucketName"

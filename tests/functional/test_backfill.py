@@ -27,18 +27,20 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from s3seal.backfill import (
-    CSV_MANIFEST,
-    INVENTORY_MANIFEST,
+from s3seal.cli import backfill as commands_backfill
+from s3seal.cli import build_parser, main
+from s3seal.cli.exits import exit_code_for
+from s3seal.errors import AwsSetupError, BackfillError, ConfigError, S3SealError
+from s3seal.names import (
     OUTPUT_BACKFILL_BUCKET,
     OUTPUT_BACKFILL_ROLE_ARN,
     OUTPUT_FUNCTION_ARN,
     OUTPUT_LANDING_BUCKET,
 )
-from s3seal.cli import backfill as commands_backfill
-from s3seal.cli import build_parser, main
-from s3seal.cli.exits import exit_code_for
-from s3seal.errors import AwsSetupError, BackfillError, ConfigError, S3SealError
+from s3seal.operate.backfill import (
+    CSV_MANIFEST,
+    INVENTORY_MANIFEST,
+)
 
 from ..conftest import REGION
 from .conftest import FakeContext, Harness, load_event
@@ -71,7 +73,7 @@ class World:
     err: io.StringIO
 
     def run(self, *argv: str) -> tuple[int, dict[str, Any]]:
-        args = build_parser().parse_args(["backfill", *argv, "--stack", self.stack])
+        args = build_parser().parse_args(["backfill", *argv, "--stack-name", self.stack])
         out = io.StringIO()
         try:
             with redirect_stdout(out):
@@ -293,7 +295,7 @@ def test_overrides_replace_the_stack_outputs(world: World, harness: Harness) -> 
         "--role-arn", role,
         "--function-arn", FUNCTION,
         "--report-to", f"s3://{other}/bf/out/",
-        "--stack", "no-such-stack",  # never read: every output is given
+        "--stack-name", "no-such-stack",  # never read: every output is given
         "--no-wait",
     )  # fmt: skip
     assert code == 0
@@ -424,7 +426,7 @@ def test_a_missing_bucket_or_stack_is_a_setup_error_in_one_line(
     common = ["--endpoint-url", moto_endpoint, "--region", REGION]
     assert main(["backfill", "s3://no-such-bucket-s3seal", "--dryrun", *common]) == 5
     assert "NoSuchBucket" in capsys.readouterr().err
-    assert main(["backfill", "s3://whatever", "--stack", "NoSuchStack", *common]) == 5
+    assert main(["backfill", "s3://whatever", "--stack-name", "NoSuchStack", *common]) == 5
     err = capsys.readouterr().err
     assert "stack NoSuchStack not found" in err and len(err.strip().splitlines()) == 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from infra.access import OBJECT_WRITES
 from infra.backfill import BATCH_OPERATIONS, EXPIRE_DAYS
-from s3seal.backfill import (
+from s3seal.names import (
     OUTPUT_BACKFILL_BUCKET,
     OUTPUT_BACKFILL_ROLE_ARN,
     OUTPUT_FUNCTION_ARN,

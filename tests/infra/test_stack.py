@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from infra.stack import LOADER_OFF, OUTPUT_LOAD_COMMAND, OUTPUT_LOADER_MODE
+from infra.stack import LOADER_OFF
+from s3seal.names import OUTPUT_LOAD_COMMAND, OUTPUT_LOADER_MODE
 
 from .conftest import Synth, synth
 

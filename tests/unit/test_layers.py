@@ -26,7 +26,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "encrypt": frozenset({"envelope", "base", "rootkey", "encrypt"}),
     "load": frozenset({"envelope", "base", "rootkey", "load"}),
     "local": frozenset({"envelope", "base", "rootkey", "encrypt", "load", "local"}),
-    "cli": frozenset({"envelope", "base", "rootkey", "encrypt", "load", "local", "cli"}),
+    "operate": frozenset({"envelope", "base", "rootkey", "encrypt", "load", "operate"}),
+    "cli": frozenset({"envelope", "base", "rootkey", "encrypt", "load", "local", "operate", "cli"}),
 }
 """Each layer and the layers it may import (itself included)."""
 

@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import __version__, quiet_sdk
 from ..errors import S3SealError, aws_reason, is_aws_setup_failure
-from . import backfill, copy, inspect, keygen, keys, load, local, rewrap, transfer
+from . import backfill, copy, inspect, keygen, keys, load, local, redrive, rewrap, status, transfer
 from .aws import Aws
 from .exits import EXIT_AWS_SETUP, EXIT_FAILURE, exit_code_for
 from .options import add_aws_options, aws_parent, keys_parent, legacy_parent
@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     keys.register(commands, aws)
     rewrap.register(commands, aws)
     backfill.register(commands, aws)
+    status.register(commands, aws)
+    redrive.register(commands, aws)
     keygen.register(commands, aws)
     transfer.register(commands, aws, key_options, legacy)
     inspect.register(commands, aws, legacy)

@@ -11,13 +11,18 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..backfill import (
-    INVENTORY_PREFIX,
-    MANIFEST_PREFIX,
+from ..errors import AwsSetupError, ConfigError
+from ..names import (
     OUTPUT_BACKFILL_BUCKET,
     OUTPUT_BACKFILL_ROLE_ARN,
     OUTPUT_FUNCTION_ARN,
     OUTPUT_LANDING_BUCKET,
+    STACK_NAME,
+)
+from ..objects import ObjectRef, parse_s3_prefix
+from ..operate.backfill import (
+    INVENTORY_PREFIX,
+    MANIFEST_PREFIX,
     REPORT_PREFIX,
     REPORT_SCOPES,
     JobTarget,
@@ -32,13 +37,10 @@ from ..backfill import (
     survey,
     write_manifest,
 )
-from ..errors import AwsSetupError, ConfigError
-from ..objects import ObjectRef, parse_s3_prefix
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-DEFAULT_STACK = "S3Seal"
 DEFAULT_POLL_SECONDS = 15.0
 
 
@@ -71,7 +73,9 @@ def register(commands: Any, aws_parent: argparse.ArgumentParser) -> None:
     )
     cmd.add_argument("--dryrun", action="store_true", help="count objects and bytes; no job")
     cmd.add_argument(
-        "--stack", default=DEFAULT_STACK, help="the stack to read outputs from (%(default)s)"
+        "--stack-name",
+        default=STACK_NAME,
+        help="the stack to read outputs from (%(default)s)",
     )
     cmd.add_argument("--role-arn", help=f"the job's role [stack output {OUTPUT_BACKFILL_ROLE_ARN}]")
     cmd.add_argument(
@@ -178,20 +182,20 @@ def _target(args: argparse.Namespace, aws: Clients, landing: str) -> tuple[JobTa
     and where the stack's role may read inventories (None when the role is given)."""
     outputs: dict[str, str] = {}
     if not (args.role_arn and args.function_arn and args.report_to):
-        outputs = stack_outputs(aws.client("cloudformation"), args.stack)
+        outputs = stack_outputs(aws.client("cloudformation"), args.stack_name)
         stack_landing = outputs.get(OUTPUT_LANDING_BUCKET)
         if stack_landing and stack_landing != landing:
             raise ConfigError(
-                f"s3://{landing} is not the landing bucket of stack {args.stack} "
+                f"s3://{landing} is not the landing bucket of stack {args.stack_name} "
                 f"(s3://{stack_landing}): the function would refuse every object"
             )
     bucket = outputs.get(OUTPUT_BACKFILL_BUCKET)
     report = args.report_to or (
-        f"s3://{_output(outputs, OUTPUT_BACKFILL_BUCKET, args.stack)}/{REPORT_PREFIX}"
+        f"s3://{_output(outputs, OUTPUT_BACKFILL_BUCKET, args.stack_name)}/{REPORT_PREFIX}"
     )
     target = JobTarget(
-        function_arn=args.function_arn or _output(outputs, OUTPUT_FUNCTION_ARN, args.stack),
-        role_arn=args.role_arn or _output(outputs, OUTPUT_BACKFILL_ROLE_ARN, args.stack),
+        function_arn=args.function_arn or _output(outputs, OUTPUT_FUNCTION_ARN, args.stack_name),
+        role_arn=args.role_arn or _output(outputs, OUTPUT_BACKFILL_ROLE_ARN, args.stack_name),
         report=parse_s3_prefix(report),
     )
     if bucket and not args.role_arn:
@@ -210,7 +214,7 @@ def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:
     except (ClientError, BotoCoreError) as exc:
         if isinstance(exc, ClientError) and "does not exist" in str(exc):
             raise AwsSetupError(
-                f"stack {stack} not found in this account and region: pass --stack, or "
+                f"stack {stack} not found in this account and region: pass --stack-name, or "
                 "--role-arn, --function-arn and --report-to"
             ) from None
         raise aws_failure(exc, f"read the outputs of stack {stack}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -11,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from .. import copying
-from ..errors import ConfigError
+from ..errors import ConfigError, LoadError
 from ..staged import BATCH_PREFIX
 from .settings import LoadMode
 
@@ -149,6 +150,25 @@ class BatchRecord:
             submitted_at=doc.get("submitted_at"),
             finished_at=doc.get("finished_at"),
         )
+
+
+RECORD_SUFFIX = ".json"
+
+
+def is_record_key(key: str) -> bool:
+    """Whether ``key`` is a batch record's (the loader's locks live beside them, as ``.lock``)."""
+    return key.startswith(BATCH_PREFIX) and key.endswith(RECORD_SUFFIX)
+
+
+def parse_record(body: bytes, where: str) -> BatchRecord:
+    """The record stored at ``where``; LoadError naming it for anything that is not one."""
+    try:
+        return BatchRecord.from_json(json.loads(body))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise LoadError(
+            f"{where} is not a batch record ({exc}); fix or remove it: the objects it claims "
+            "are unknown"
+        ) from None
 
 
 @dataclass

@@ -22,7 +22,7 @@ from urllib.parse import quote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import (
+from ..errors import (
     AwsSetupError,
     BackfillError,
     ConfigError,
@@ -30,7 +30,7 @@ from .errors import (
     aws_error_code,
     aws_reason,
 )
-from .objects import ObjectRef, parse_s3_url
+from ..objects import ObjectRef, parse_s3_url
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -39,10 +39,6 @@ S3ControlClient = Any
 """boto3's s3control client (boto3-stubs is installed without its s3control stubs)."""
 
 # Stack output keys (infra.stack writes them, the CLI reads them: one spelling, here).
-OUTPUT_FUNCTION_ARN = "EncryptFunctionArn"
-OUTPUT_BACKFILL_ROLE_ARN = "BackfillRoleArn"
-OUTPUT_BACKFILL_BUCKET = "BackfillBucketName"
-OUTPUT_LANDING_BUCKET = "LandingBucketName"
 
 # The backfill bucket's prefixes: the job role reads the first two and writes only the third.
 MANIFEST_PREFIX = "manifests/"
