@@ -368,7 +368,8 @@ def test_inspect_local_file_reports_envelope_without_a_key(tmp_path: Path, key_f
     assert report["stored_bytes"] == 1016
     assert report["plaintext_bytes"] == 1000
     assert report["authenticated"] is True
-    assert report["redshift_copy_encrypted"] is False
+    assert report["copy_encrypted_format"] is False
+    assert "2026-04-30" in report["redshift_load"]
 
 
 # --- progress ---------------------------------------------------------------------------------
@@ -535,7 +536,7 @@ def test_inspect_s3_object_and_missing_object(
     ok = run("inspect", f"s3://{bucket}/x.csv", "--json", "--endpoint-url", moto_endpoint)
     assert ok.returncode == 0, ok.stderr
     report = json.loads(ok.stdout)
-    assert report["format"] == "v1" and report["redshift_copy_encrypted"] is True
+    assert report["format"] == "v1" and report["copy_encrypted_format"] is True
     assert report["stored_bytes"] == len(body) and report["declared_plaintext_bytes"] == 300
     missing = run("inspect", f"s3://{bucket}/nope.csv", "--endpoint-url", moto_endpoint)
     assert missing.returncode == 1

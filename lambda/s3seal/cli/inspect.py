@@ -62,6 +62,12 @@ def cmd_inspect(args: argparse.Namespace, aws: Aws) -> int:
     return EXIT_OK
 
 
+REDSHIFT_LOAD = (
+    "through s3seal load or the stack's loader (server-side bridge): Redshift stopped reading "
+    "client-side-encrypted files in COPY after 2026-04-30"
+)
+
+
 def describe_envelope(meta: EnvelopeMetadata, stored_bytes: int | None) -> dict[str, Any]:
     """What an envelope says, without the key: for ``inspect``."""
     key_bits = {48: 256, 32: 128, 60: 256, 44: 128, 40: 256, 24: 128}.get(len(meta.wrapped_key))
@@ -74,7 +80,11 @@ def describe_envelope(meta: EnvelopeMetadata, stored_bytes: int | None) -> dict[
         "authenticated": meta.content.authenticated,
         "key_commitment": meta.format is Format.V3,
         "legacy_shape": meta.legacy_shape,
-        "redshift_copy_encrypted": meta.format is Format.V1,
+        # Only the format COPY ... ENCRYPTED read: Redshift stopped reading client-side-encrypted
+        # files after 2026-04-30, so no current cluster loads this object directly whatever it
+        # says; "redshift_load" names the route that does.
+        "copy_encrypted_format": meta.format is Format.V1,
+        "redshift_load": REDSHIFT_LOAD,
         "matdesc": meta.description,
         "stored_bytes": stored_bytes,
         "declared_plaintext_bytes": meta.unencrypted_length,
