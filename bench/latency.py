@@ -52,6 +52,8 @@ from bench.bench_handler import (
     MotoServer,
     landed,
     new_bucket,
+    own_cpu_seconds,
+    process_cpu_seconds,
     sqs_event,
     use_fake_aws_environment,
 )
@@ -129,6 +131,10 @@ class Side:
     seconds: list[float]
     requests: Counter[str]
     objects: int = 0
+    client_cpu: float = 0.0
+    """CPU seconds of this process (the measured code) while the side ran."""
+    server_cpu: float = 0.0
+    """CPU seconds of the moto server while the side ran."""
 
     def rate(self, round_number: int, per_round: int) -> float:
         return per_round / self.seconds[round_number]
@@ -200,29 +206,32 @@ def run(plan: Plan, delay_ms: float) -> bool:
                 out.append(landed(landing, key, plan.size, put["VersionId"], put["ETag"]))
             return out
 
-        def one_batch(side: str, count: int) -> tuple[float, Counter[str]]:
+        def one_batch(side: str, count: int) -> float:
             items = land(count)
             proxy.take_counts()
+            server, client = process_cpu_seconds(moto.pid) or 0.0, own_cpu_seconds()
             start = time.perf_counter()
             if side == "handler":
                 handle(app, items)
             else:
                 plain_loop(plain, items, copies)
             elapsed = time.perf_counter() - start
-            return elapsed, proxy.take_counts()
+            results[side].client_cpu += own_cpu_seconds() - client
+            results[side].server_cpu += (process_cpu_seconds(moto.pid) or 0.0) - server
+            results[side].requests.update(proxy.take_counts())
+            return elapsed
 
         # Untimed: the secret, both clients' models and connections, as in a warm container.
+        results = {side: Side([], Counter()) for side in SIDES}
         for side in SIDES:
             one_batch(side, plan.batch)
-        results = {side: Side([], Counter()) for side in SIDES}
+        results = {side: Side([], Counter()) for side in SIDES}  # the warm-up not counted
         for number in range(plan.rounds):
             order = SIDES if number % 2 == 0 else tuple(reversed(SIDES))
             for side in order:
                 seconds = 0.0
                 for start in range(0, plan.objects, plan.batch):
-                    elapsed, counts = one_batch(side, min(plan.batch, plan.objects - start))
-                    seconds += elapsed
-                    results[side].requests.update(counts)
+                    seconds += one_batch(side, min(plan.batch, plan.objects - start))
                 results[side].seconds.append(seconds)
                 results[side].objects += plan.objects
         left = setup.list_object_versions(Bucket=landing).get("Versions", [])
@@ -248,10 +257,15 @@ def report(plan: Plan, results: dict[str, Side]) -> bool:
             f"{op} {count / side.objects:g}" for op, count in side.requests.most_common()
         )
         print(f"    {name:8s} {per:.2f}  ({detail})")
+    print("  CPU milliseconds per object (information; the proxy's own is not counted):")
+    for name, side in results.items():
+        client = 1000 * side.client_cpu / side.objects
+        server = 1000 * side.server_cpu / side.objects
+        print(f"    {name:8s} measured process {client:5.1f}, moto server {server:5.1f}")
     load = os.getloadavg()
     print(f"\n  load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
-    spread = f" (rounds: {min(ratios):.2f} to {max(ratios):.2f})" if len(ratios) > 1 else ""
-    print(f"  ratio median{spread}")
+    if len(ratios) > 1:
+        print(f"  ratio, round by round: {min(ratios):.2f} to {max(ratios):.2f}")
     met = verdict(
         "handler objects/s / plain objects/s, median of rounds",
         statistics.median(ratios),
