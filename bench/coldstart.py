@@ -108,6 +108,23 @@ def _distributions() -> Iterator[metadata.Distribution]:
                 pending.append(needed)
 
 
+def unpinned() -> list[str]:
+    """The pins of ``lambda/requirements.txt`` the installed distributions do not match: the
+    emulated asset is built from what is installed (``make deps`` installs the pins)."""
+    wrong = []
+    for line in LAMBDA_REQUIREMENTS.read_text().splitlines():
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        requirement = Requirement(text)
+        installed = metadata.version(requirement.name)
+        if not requirement.specifier.contains(installed, prereleases=True):
+            wrong.append(
+                f"{requirement.name} {installed} installed, {requirement.specifier} pinned"
+            )
+    return wrong
+
+
 def build_asset(folder: Path) -> Path:
     """The asset's tree for this interpreter under ``folder``, with unchecked-hash bytecode."""
     asset = folder / "asset"
@@ -241,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=RUNS)
     args = parser.parse_args(argv)
+    for mismatch in unpinned():
+        print(f"warning: {mismatch}; run make deps (the asset emulated is what is installed)")
     load_before = _load()
     with tempfile.TemporaryDirectory(prefix="bench-coldstart-") as folder:
         asset = build_asset(Path(folder))
