@@ -61,9 +61,12 @@ def operation(method: str, path: str, *, copy_source: bool = False) -> str:
         return "ListObjectVersions"
     if method == "GET" and not key:
         return "ListObjects"
+    if not key:
+        return {"HEAD": "HeadBucket", "PUT": "PutBucket", "DELETE": "DeleteBucket"}.get(
+            method, method + " (bucket)"
+        )
     names = {"GET": "GetObject", "HEAD": "HeadObject", "PUT": "PutObject", "DELETE": "DeleteObject"}
-    suffix = "" if key else " (bucket)"
-    return names.get(method, method) + suffix
+    return names.get(method, method)
 
 
 class DelayProxy:
