@@ -12,17 +12,20 @@ time of ``import s3seal.handler`` against ``import boto3`` from the same tree.
 
     .venv/bin/python -m bench.coldstart             # medians of 15 (about a minute)
     .venv/bin/python -m bench.coldstart --runs 31   # more runs on a busy machine
+    .venv/bin/python -m bench.coldstart --instructions   # and instruction counts (valgrind)
 
 The two statements alternate (the order swapping every run), so a busy minute slows both. The
 judged ratio is the median handler time over the median boto3 time; printed beside it: each
 side's spread (lowest, quartiles, highest), the spread of the per-run ratios (handler over the
-boto3 run next to it), the ratio of the fastest runs, and the load average before and after.
+boto3 run next to it), the ratio of the fastest runs, and the load average before and after;
+with ``--instructions``, the instructions each import executes, which no load changes.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -254,9 +257,49 @@ def report(result: ColdStart, load_before: str) -> None:
     )
 
 
+_COLLECTED = re.compile(r"Collected : (\d+)")
+
+
+def instructions(asset: Path) -> dict[str, int]:
+    """Instructions executed by each statement beyond ``pass``, counted by valgrind's callgrind.
+
+    A count, not a time: the same on a busy machine as on an idle one (it leaves out what an
+    instruction costs: cache misses, file reads), and about 50 times slower to take.
+    """
+    env = environment(asset)
+    counts = {}
+    callgrind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    for name, statement in {"pass": "pass", **STATEMENTS}.items():
+        done = subprocess.run(
+            [*callgrind, sys.executable, "-S", "-c", statement],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        found = _COLLECTED.search(done.stderr)
+        if found is None:
+            raise RuntimeError(f"callgrind printed no instruction count: {done.stderr[-500:]}")
+        counts[name] = int(found.group(1))
+    return {name: counts[name] - counts["pass"] for name in STATEMENTS}
+
+
+def report_instructions(counts: Mapping[str, int]) -> None:
+    boto3, handler = counts["boto3"], counts["s3seal.handler"]
+    print(
+        f"  instructions (callgrind, information): boto3 {boto3 / 1e6:.0f} M, handler "
+        f"{handler / 1e6:.0f} M, ratio {handler / boto3:.3f}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=RUNS)
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count the instructions of each import with valgrind (about a minute more)",
+    )
     args = parser.parse_args(argv)
     for mismatch in unpinned():
         print(f"warning: {mismatch}; run make deps (the asset emulated is what is installed)")
@@ -264,7 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-coldstart-") as folder:
         asset = build_asset(Path(folder))
         result = measure(asset, args.runs)
+        counts = instructions(asset) if args.instructions else None
     report(result, load_before)
+    if counts is not None:
+        report_instructions(counts)
     return 0 if result.ratio <= RATIO_TARGET else 1
 
 
