@@ -1,4 +1,5 @@
-"""Benchmark of the encrypting function (``s3seal.handler``) against a local moto S3 endpoint.
+"""Benchmark of the encrypting function (``s3seal.encrypt.handler``) against a local moto S3
+endpoint.
 
 Run from the project root::
 
@@ -18,9 +19,9 @@ baseline measured in the same run, or an absolute with its own target (peak RSS)
    process, so its memory is not counted); judged: that subprocess's ``VmHWM``.
 3. Small objects: 2,000 objects of 8 KiB as SQS batches of 10, against a plain boto3
    get + put + delete loop; judged: the number of ``GetSecretValue`` calls (one per warm container).
-4. Cold start: ``import s3seal.handler`` against ``import boto3`` in fresh interpreters; judged:
-   the ratio of their ``python -X importtime`` cumulative times (medians), as the issue defines
-   it. Information: the wall-time ratio, the init phase, and what dominates the import.
+4. Cold start: ``import s3seal.encrypt.handler`` against ``import boto3`` in fresh interpreters;
+   judged: the ratio of their ``python -X importtime`` cumulative times (medians), as the issue
+   defines it. Information: the wall-time ratio, the init phase, and what dominates the import.
 
 By default moto runs as its own process (``python -m moto.server``) pinned to one CPU, and the
 measured process to another (a function with 1,769 MB has one vCPU; S3's work is not on it).
@@ -65,8 +66,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 import s3seal
 from bench.importtime import ImportLine, importtime, subtree
 from s3seal.config import Settings
-from s3seal.handler import App, metrics
-from s3seal.keys import CachedRootKey, generate_root_key
+from s3seal.encrypt.handler import App, metrics
+from s3seal.rootkey.keys import CachedRootKey, generate_root_key
 from s3seal.storage import CHUNK_SIZE
 
 if TYPE_CHECKING:
@@ -1161,13 +1162,13 @@ def run_small(plan: Plan, mode: str) -> list[Verdict]:
 IMPORT_STATEMENTS = {
     "pass": "pass",
     "boto3": "import boto3",
-    "handler": "import s3seal.handler",
+    "handler": "import s3seal.encrypt.handler",
 }
 
 
 INIT_STATEMENTS = {
     "boto3 clients": "import boto3; boto3.client('s3'); boto3.client('secretsmanager')",
-    "handler init": "import s3seal.handler",
+    "handler init": "import s3seal.encrypt.handler",
 }
 """Information: the whole init phase. With AWS_LAMBDA_FUNCTION_NAME set, importing the handler
 also reads the settings and builds its S3 and Secrets Manager clients (a bad setting fails init)."""
@@ -1235,8 +1236,9 @@ def _bytecode_environments(folder: Path) -> tuple[dict[str, str], dict[str, str]
 
 
 def _importtime_medians(env: Mapping[str, str], runs: int) -> tuple[float, float, list[ImportLine]]:
-    """Median ``-X importtime`` cumulative microseconds of ``s3seal.handler`` and of ``boto3``,
-    each in its own fresh interpreters, interleaved; and the last run's lines for the handler."""
+    """Median ``-X importtime`` cumulative microseconds of ``s3seal.encrypt.handler`` and of
+    ``boto3``, each in its own fresh interpreters, interleaved; and the last run's lines for the
+    handler."""
     handler: list[int] = []
     boto3_alone: list[int] = []
     lines: list[ImportLine] = []
@@ -1246,7 +1248,7 @@ def _importtime_medians(env: Mapping[str, str], runs: int) -> tuple[float, float
             found = importtime(IMPORT_STATEMENTS[name], env, cwd=PROJECT_ROOT)
             if name == "handler":
                 lines = found
-                handler.append(subtree(found, "s3seal.handler")[-1].cumulative_us)
+                handler.append(subtree(found, "s3seal.encrypt.handler")[-1].cumulative_us)
             else:
                 boto3_alone.append(next(x.cumulative_us for x in found if x.name == "boto3"))
     return statistics.median(handler), statistics.median(boto3_alone), lines
@@ -1256,7 +1258,8 @@ def run_imports(plan: Plan) -> list[Verdict]:
     runs = plan.import_runs
     print(
         "4. Cold start, as the issue defines it: `python -X importtime`, the cumulative time of "
-        "`import s3seal.handler`\n   against that of `import boto3`, each in fresh interpreters, "
+        "`import s3seal.encrypt.handler`\n   against that of `import boto3`, each in fresh "
+        "interpreters, "
         f"{runs} runs each, interleaved; judged: the ratio of the\n   medians. Every .pyc written "
         "first (in a temporary PYTHONPYCACHEPREFIX), LAMBDA_TASK_ROOT set as in Lambda\n   (the "
         "Tracer on, X-Ray in its Lambda mode). Information: the wall time of `python -c STATEMENT` "
@@ -1270,15 +1273,21 @@ def run_imports(plan: Plan) -> list[Verdict]:
         init_times = _medians(INIT_STATEMENTS, _init_environment(env), runs)
     ratio = handler_us / boto3_us
     print()
-    print(f"   -X importtime: import boto3           median {boto3_us / 1000:6.0f} ms cumulative")
-    print(f"   -X importtime: import s3seal.handler  median {handler_us / 1000:6.0f} ms cumulative")
+    print(
+        f"   -X importtime: import boto3                   median {boto3_us / 1000:6.0f} ms "
+        "cumulative"
+    )
+    print(
+        f"   -X importtime: import s3seal.encrypt.handler  median {handler_us / 1000:6.0f} ms "
+        "cumulative"
+    )
     print(f"   ratio handler/boto3 {ratio:.2f} (target <= {IMPORT_RATIO_TARGET:.2f})")
     base = cached_times["pass"]
     boto3_s = cached_times["boto3"] - base
     handler_s = cached_times["handler"] - base
     print(
         f"   information, wall time above `python -c pass` ({base * 1000:.0f} ms): boto3 "
-        f"{boto3_s * 1000:.0f} ms, s3seal.handler {handler_s * 1000:.0f} ms, ratio "
+        f"{boto3_s * 1000:.0f} ms, s3seal.encrypt.handler {handler_s * 1000:.0f} ms, ratio "
         f"{handler_s / boto3_s:.2f}\n   (it also counts the interpreter's teardown of the "
         "modules imported)"
     )
@@ -1287,7 +1296,8 @@ def run_imports(plan: Plan) -> list[Verdict]:
     handler_c = compiled_times["handler"] - base_c
     print(
         "   information, wall time without .pyc for site-packages and s3seal (as in the Lambda "
-        f"asset): boto3 {boto3_c * 1000:.0f} ms,\n   s3seal.handler {handler_c * 1000:.0f} ms, "
+        f"asset): boto3 {boto3_c * 1000:.0f} ms,\n   s3seal.encrypt.handler "
+        f"{handler_c * 1000:.0f} ms, "
         f"ratio {handler_c / boto3_c:.2f}"
     )
     clients_s = init_times["boto3 clients"] - base
@@ -1295,11 +1305,15 @@ def run_imports(plan: Plan) -> list[Verdict]:
     print(
         "   information, wall time of the init phase as Lambda runs it (AWS_LAMBDA_FUNCTION_NAME "
         "set: the handler\n   also reads its settings and builds its two clients): "
-        f"s3seal.handler {init_s * 1000:.0f} ms against {clients_s * 1000:.0f} ms for boto3 "
+        f"s3seal.encrypt.handler {init_s * 1000:.0f} ms against {clients_s * 1000:.0f} ms for "
+        "boto3 "
         f"with the same two clients, ratio {init_s / clients_s:.2f}"
     )
-    tree = subtree(lines, "s3seal.handler")
-    print("   what s3seal.handler's import spends its time on (direct imports >= 3 ms, in order):")
+    tree = subtree(lines, "s3seal.encrypt.handler")
+    print(
+        "   what s3seal.encrypt.handler's import spends its time on (direct imports >= 3 ms, "
+        "in order):"
+    )
     for line in tree:
         if line.depth == 1 and line.cumulative_us >= 3000:
             print(
@@ -1315,7 +1329,7 @@ def run_imports(plan: Plan) -> list[Verdict]:
     )
     return [
         Verdict(
-            "import s3seal.handler / import boto3",
+            "import s3seal.encrypt.handler / import boto3",
             f"{ratio:.2f}",
             f"<= {IMPORT_RATIO_TARGET:.2f}",
             ratio <= IMPORT_RATIO_TARGET,

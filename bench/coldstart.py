@@ -8,7 +8,7 @@ from that folder and the standard library only (``-S``, so site-packages and its
 play no part: the venv's ``certifi``, which the asset lacks, would otherwise be imported by
 botocore; a probe checks that every module imported has its bytecode; nothing is written), with
 ``LAMBDA_TASK_ROOT`` set as Lambda sets it, and ``python -X importtime`` gives the cumulative
-time of ``import s3seal.handler`` against ``import boto3`` from the same tree.
+time of ``import s3seal.encrypt.handler`` against ``import boto3`` from the same tree.
 
     .venv/bin/python -m bench.coldstart             # medians of 15 (about a minute)
     .venv/bin/python -m bench.coldstart --runs 31   # more runs on a busy machine
@@ -55,7 +55,7 @@ ENVIRONMENT = {
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     "PYTHONDONTWRITEBYTECODE": "1",
 }
-STATEMENTS = {"boto3": "import boto3", "s3seal.handler": "import s3seal.handler"}
+STATEMENTS = {"boto3": "import boto3", "s3seal.encrypt.handler": "import s3seal.encrypt.handler"}
 CPU_CLOCK = "import time as _t; _c = _t.process_time(); {}; print(_t.process_time() - _c)"
 """Each statement also prints the CPU seconds it took: on a busy machine, wall time measures the
 scheduler as much as the import; CPU time does not (information, beside the judged figure)."""
@@ -64,7 +64,7 @@ scheduler as much as the import; CPU time does not (information, beside the judg
 @dataclass(frozen=True)
 class ColdStart:
     handler_runs: list[int]
-    """Cumulative microseconds of ``import s3seal.handler``, one per fresh interpreter."""
+    """Cumulative microseconds of ``import s3seal.encrypt.handler``, one per fresh interpreter."""
     boto3_runs: list[int]
     handler_lines: list[ImportLine]
     handler_cpu: list[float]
@@ -164,7 +164,7 @@ def check_no_compilation(asset: Path, env: Mapping[str, str]) -> None:
     probe = f"""
 import os, sys, sysconfig
 before = set(sys.modules)
-import boto3, s3seal.handler
+import boto3, s3seal.encrypt.handler
 root, stdlib = {str(asset)!r}, sysconfig.get_paths()["stdlib"]
 new = [sys.modules[name] for name in set(sys.modules) - before]
 files = [m for m in new if (getattr(m, "__file__", None) or "").endswith(".py")]
@@ -190,10 +190,14 @@ def measure(asset: Path, runs: int = RUNS) -> ColdStart:
             lines, output = importtime_and_output(statement, env, flags=("-S",))
             times[name].append(subtree(lines, name)[-1].cumulative_us)
             cpu[name].append(float(output.strip().splitlines()[-1]))
-            if name == "s3seal.handler":
+            if name == "s3seal.encrypt.handler":
                 handler_lines = lines
     return ColdStart(
-        times["s3seal.handler"], times["boto3"], handler_lines, cpu["s3seal.handler"], cpu["boto3"]
+        times["s3seal.encrypt.handler"],
+        times["boto3"],
+        handler_lines,
+        cpu["s3seal.encrypt.handler"],
+        cpu["boto3"],
     )
 
 
@@ -215,12 +219,13 @@ def report(result: ColdStart, load_before: str) -> None:
         f"LAMBDA_TASK_ROOT set), {runs} fresh interpreters per statement, alternating; "
         f"load average {load_before} before, {_load()} after:"
     )
-    print("  cumulative ms:         median   (lowest / quartiles / highest)")
+    print("  cumulative ms:                 median   (lowest / quartiles / highest)")
     print(
-        f"  import boto3           {result.boto3_us / 1000:6.1f}   ({_spread(result.boto3_runs)})"
+        f"  import boto3                   {result.boto3_us / 1000:6.1f}   "
+        f"({_spread(result.boto3_runs)})"
     )
     print(
-        f"  import s3seal.handler  {result.handler_us / 1000:6.1f}   "
+        f"  import s3seal.encrypt.handler  {result.handler_us / 1000:6.1f}   "
         f"({_spread(result.handler_runs)})"
     )
     ratios = result.run_ratios
@@ -243,8 +248,8 @@ def report(result: ColdStart, load_before: str) -> None:
         f"  ratio of medians {result.ratio:.2f} (target <= {RATIO_TARGET}, margin {margin:+.0%}): "
         f"{verdict}"
     )
-    tree = subtree(result.handler_lines, "s3seal.handler")
-    print("  direct imports of s3seal.handler >= 2 ms (last run):")
+    tree = subtree(result.handler_lines, "s3seal.encrypt.handler")
+    print("  direct imports of s3seal.encrypt.handler >= 2 ms (last run):")
     for line in tree:
         if line.depth == 1 and line.cumulative_us >= 2000:
             print(f"    {line.cumulative_us / 1000:6.1f} ms  {line.name}")
@@ -285,7 +290,7 @@ def instructions(asset: Path) -> dict[str, int]:
 
 
 def report_instructions(counts: Mapping[str, int]) -> None:
-    boto3, handler = counts["boto3"], counts["s3seal.handler"]
+    boto3, handler = counts["boto3"], counts["s3seal.encrypt.handler"]
     print(
         f"  instructions (callgrind, information): boto3 {boto3 / 1e6:.0f} M, handler "
         f"{handler / 1e6:.0f} M, ratio {handler / boto3:.3f}"

@@ -58,8 +58,8 @@ from bench.bench_handler import (
     use_fake_aws_environment,
 )
 from bench.delay_proxy import COUNTS_PATH
-from s3seal.handler import App, metrics
-from s3seal.keys import generate_root_key
+from s3seal.encrypt.handler import App, metrics
+from s3seal.rootkey.keys import generate_root_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -104,7 +104,7 @@ class Encryptor(Construct):
         )
         self.function = s3seal_function(
             self,
-            handler="s3seal.handler.handler",
+            handler="s3seal.encrypt.handler.handler",
             description="s3seal: envelope-encrypts each landed object into staging",
             log_retention=log_retention,
             memory_size=settings.function_memory_mb,

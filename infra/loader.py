@@ -20,7 +20,7 @@ from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
 from s3seal import config
-from s3seal import load_settings as runtime
+from s3seal.load import settings as runtime
 from s3seal.staged import BATCH_PREFIX, LOAD_PREFIX, MANIFEST_PREFIX
 
 from .bundling import s3seal_function
@@ -67,7 +67,7 @@ class Loader(Construct):
         # One loader at a time: batches are claimed by records in S3, not by locks.
         self.function = s3seal_function(
             self,
-            handler="s3seal.loader.handler",
+            handler="s3seal.load.handler.handler",
             description="s3seal: loads staged objects into Redshift",
             log_retention=log_retention,
             memory_size=1769,

@@ -62,7 +62,7 @@ class RootKey(Construct):
         rotation = s3seal_function(
             self,
             "Rotation",
-            handler="s3seal.rotation.handler",
+            handler="s3seal.rootkey.rotation.handler",
             description="s3seal: writes a fresh 256-bit root key as the secret's new version",
             log_retention=log_retention,
             memory_size=256,

@@ -12,8 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from . import storage
 from .envelope import EnvelopeMetadata, Format
 from .errors import MetadataError, ObjectNotFoundError
-from .keys import SECRET_ARN_FIELD, SECRET_VERSION_FIELD
-from .names import RESERVED_PREFIX
+from .names import RESERVED_PREFIX, SECRET_ARN_FIELD, SECRET_VERSION_FIELD
 from .objects import ObjectRef
 
 if TYPE_CHECKING:

@@ -25,9 +25,9 @@ from botocore.exceptions import ClientError, ReadTimeoutError, ResponseStreaming
 from botocore.response import StreamingBody
 
 from s3seal.config import Settings
+from s3seal.encrypt.handler import App
 from s3seal.envelope import decrypt_bytes
-from s3seal.handler import App
-from s3seal.keys import CachedRootKey, generate_root_key
+from s3seal.rootkey.keys import CachedRootKey, generate_root_key
 
 from ..conftest import REGION
 

@@ -8,10 +8,10 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from s3seal import rotation
 from s3seal.envelope import INSTRUCTION_SUFFIX, Format, encrypt_bytes
 from s3seal.envelope.metadata import V3_OBJECT_NAMES
-from s3seal.keys import RootKey, current_version, root_key_from_secret
+from s3seal.rootkey import rotation
+from s3seal.rootkey.keys import RootKey, current_version, root_key_from_secret
 
 from .test_rotation import begin_rotation, new_secret
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from s3seal import handler as handler_module
+from s3seal.encrypt import handler as handler_module
 from s3seal.names import METRIC_BYTES_STAGED, METRIC_OBJECTS_FAILED, METRIC_OBJECTS_STAGED
 
 from .conftest import FakeContext, Harness, logs_of

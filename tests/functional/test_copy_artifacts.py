@@ -14,7 +14,8 @@ import boto3
 
 from s3seal.copying import manifest_bytes
 from s3seal.envelope import encrypt_bytes
-from s3seal.keys import SECRET_ARN_FIELD, SECRET_VERSION_FIELD, generate_root_key
+from s3seal.names import SECRET_ARN_FIELD, SECRET_VERSION_FIELD
+from s3seal.rootkey.keys import generate_root_key
 
 from ..conftest import REGION
 

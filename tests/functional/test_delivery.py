@@ -27,8 +27,8 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from s3seal.handler import App
-from s3seal.origin import SOURCE_ETAG, SOURCE_VERSION
+from s3seal.encrypt.handler import App
+from s3seal.encrypt.origin import SOURCE_ETAG, SOURCE_VERSION
 
 from .conftest import (
     FakeContext,

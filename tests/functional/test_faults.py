@@ -21,7 +21,7 @@ from typing import Any
 import botocore.endpoint
 import pytest
 
-from s3seal.pipeline import ASSUMED_BYTES_PER_SECOND, SAFETY_SECONDS
+from s3seal.encrypt.admission import ASSUMED_BYTES_PER_SECOND, SAFETY_SECONDS
 
 from .conftest import (
     FakeContext,

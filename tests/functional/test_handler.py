@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import pytest
 
-from s3seal import handler as handler_module
+from s3seal.encrypt import handler as handler_module
 from s3seal.envelope import EnvelopeMetadata, Format
 
 from .conftest import FakeContext, Harness, load_event

@@ -11,9 +11,9 @@ import pytest
 from s3seal.cli import main
 from s3seal.envelope import Format
 from s3seal.errors import VersionInUseError
-from s3seal.key_versions import report, retire
-from s3seal.keys import retain_label, root_key_from_secret
-from s3seal.rewrap import rewrap_bucket
+from s3seal.rootkey.key_versions import report, retire
+from s3seal.rootkey.keys import retain_label, root_key_from_secret
+from s3seal.rootkey.rewrap import rewrap_bucket
 
 from ..conftest import REGION
 from .rewrap_helpers import rotate, rotated_secret, stage, versioned_bucket

@@ -27,15 +27,18 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from s3seal import loader as loader_module
-from s3seal.batches import State
 from s3seal.copying import CopyOptions, DataFormat
 from s3seal.envelope import Format, encrypt_bytes
 from s3seal.errors import LoadError, S3SealError
-from s3seal.keys import SECRET_ARN_FIELD, SECRET_VERSION_FIELD, generate_root_key
-from s3seal.load_settings import LoaderSettings, LoadMode
-from s3seal.loader import CREATE_LOAD_LOG_SQL, LOCK_PREFIX, Loader
-from s3seal.redshift_data import DataApiClient
+from s3seal.load import handler as loader_module
+from s3seal.load.batches import State
+from s3seal.load.execution import CREATE_LOAD_LOG_SQL
+from s3seal.load.loader import Loader
+from s3seal.load.lock import LOCK_PREFIX
+from s3seal.load.redshift_data import DataApiClient
+from s3seal.load.settings import LoaderSettings, LoadMode
+from s3seal.names import SECRET_ARN_FIELD, SECRET_VERSION_FIELD
+from s3seal.rootkey.keys import generate_root_key
 
 from ..conftest import REGION
 from .conftest import FakeContext

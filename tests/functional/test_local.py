@@ -22,7 +22,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from s3seal.local import LocalPipeline, LocalSettings, free_loopback_port
+from s3seal.local.pipeline import LocalPipeline, LocalSettings, free_loopback_port
 
 ROOT = Path(__file__).resolve().parents[2]
 S3SEAL = str(Path(sys.executable).parent / "s3seal")

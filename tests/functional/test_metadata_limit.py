@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from s3seal.envelope import Format
-from s3seal.errors import MetadataTooLargeError
-from s3seal.origin import (
+from s3seal.encrypt.origin import (
     OLDER_VERSIONS_KEPT,
     S3_USER_METADATA_LIMIT,
     SOURCE_OLDER_VERSIONS,
     fit,
     user_metadata_size,
 )
+from s3seal.envelope import Format
+from s3seal.errors import MetadataTooLargeError
 
 from .conftest import FakeContext, Harness
 

@@ -20,12 +20,12 @@ from botocore.awsrequest import AWSResponse
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from s3seal import handler as handler_module
-from s3seal import rotation
+from s3seal.encrypt import handler as handler_module
 from s3seal.envelope import Format, encrypt_bytes
-from s3seal.keys import SECRET_ARN_FIELD, SECRET_VERSION_FIELD
-from s3seal.load_settings import LoaderSettings, LoadMode
-from s3seal.loader import Loader
+from s3seal.load.loader import Loader
+from s3seal.load.settings import LoaderSettings, LoadMode
+from s3seal.names import SECRET_ARN_FIELD, SECRET_VERSION_FIELD
+from s3seal.rootkey import rotation
 
 from ..conftest import REGION
 from .conftest import FakeContext, Harness, logs_of
@@ -34,7 +34,7 @@ from .test_rotation import begin_rotation
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from s3seal.redshift_data import DataApiClient
+    from s3seal.load.redshift_data import DataApiClient
 
 PLAINTEXT_MARKER = b"CONFIDENTIAL-ROW-7f3a9c"
 
@@ -130,7 +130,7 @@ def test_bad_setting_fails_the_init_phase_naming_the_variable() -> None:
         "PART_SIZE_MIB": "three",
     }
     result = subprocess.run(
-        [sys.executable, "-c", "import s3seal.handler"],
+        [sys.executable, "-c", "import s3seal.encrypt.handler"],
         env=env,
         capture_output=True,
         text=True,
@@ -144,7 +144,7 @@ def test_bad_setting_fails_the_init_phase_naming_the_variable() -> None:
 def test_in_lambda_the_tracer_patches_botocore_and_nothing_else(tmp_path: Path) -> None:
     # LAMBDA_TASK_ROOT is what turns Powertools' Tracer (and X-Ray's Lambda mode) on.
     probe = (
-        "import sys, s3seal.handler\n"
+        "import sys, s3seal.encrypt.handler\n"
         "from aws_xray_sdk.core.patcher import _PATCHED_MODULES\n"
         "print(sorted(_PATCHED_MODULES))\n"
         "unwanted = ('sqlite3', 'requests', 'aws_xray_sdk.ext.httplib')\n"
@@ -338,7 +338,7 @@ def test_entry_points_pin_the_sdk_loggers_in_a_fresh_interpreter() -> None:
     probe = (
         "import logging, boto3\n"
         "logging.basicConfig(level=logging.DEBUG)\n"
-        "import s3seal.handler, s3seal.loader, s3seal.rotation, s3seal.cli\n"
+        "import s3seal.encrypt.handler, s3seal.load.handler, s3seal.rootkey.rotation, s3seal.cli\n"
         # even a later stream logger at DEBUG on the parent leaves the body-writing children shut
         "boto3.set_stream_logger('botocore', logging.DEBUG)\n"
         "names = ['botocore.parsers', 'botocore.endpoint', 'botocore.auth', 'botocore.hooks',\n"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from s3seal import handler as handler_module
+from s3seal.encrypt import handler as handler_module
 from s3seal.errors import EventError
 
 from .conftest import FakeContext, Harness, logs_of

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from s3seal import handler as handler_module
+from s3seal.encrypt import handler as handler_module
 
 from .conftest import FakeContext, Harness, Landed, load_event, logs_of
 

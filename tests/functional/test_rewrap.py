@@ -11,8 +11,9 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from s3seal.envelope import EnvelopeMetadata, Format, decrypt_bytes
-from s3seal.keys import SECRET_VERSION_FIELD, RootKey, root_key_from_secret
-from s3seal.rewrap import Outcome, rewrap_bucket
+from s3seal.names import SECRET_VERSION_FIELD
+from s3seal.rootkey.keys import RootKey, root_key_from_secret
+from s3seal.rootkey.rewrap import Outcome, rewrap_bucket
 
 from ..conftest import REGION
 from .conftest import _Raw

@@ -8,7 +8,7 @@ import base64
 import pytest
 
 from s3seal.errors import InvalidRootKeyError, SecretError
-from s3seal.keys import CachedRootKey, generate_root_key
+from s3seal.rootkey.keys import CachedRootKey, generate_root_key
 
 from .conftest import Harness
 

@@ -20,16 +20,16 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from s3seal import rotation
 from s3seal.envelope import EnvelopeMetadata, Format, decrypt_bytes, encrypt_bytes
 from s3seal.errors import EventError, InvalidRootKeyError, S3SealError
-from s3seal.keys import (
-    SECRET_VERSION_FIELD,
+from s3seal.names import SECRET_VERSION_FIELD
+from s3seal.rootkey import rotation
+from s3seal.rootkey.keys import (
     parse_root_key,
     retain_label,
     root_key_from_secret,
 )
-from s3seal.rotation import RotationError, Step
+from s3seal.rootkey.rotation import RotationError, Step
 
 from ..conftest import REGION
 from .conftest import FakeContext, logs_of

@@ -26,7 +26,7 @@ from botocore.response import StreamingBody
 
 from s3seal.envelope import Format, encrypt_bytes
 from s3seal.envelope.errors import V3_DECRYPT_FAILED
-from s3seal.keys import generate_root_key
+from s3seal.rootkey.keys import generate_root_key
 
 from ..unit.helpers import b64, ref_cbc_encrypt, ref_ecb_wrap
 from . import test_loader

@@ -84,6 +84,6 @@ def cli_asset(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for asset in assets["files"].values()
         if asset["source"].get("packaging") == "zip"
     ]
-    code = [folder for folder in folders if (folder / "s3seal" / "handler.py").exists()]
+    code = [folder for folder in folders if (folder / "s3seal" / "encrypt" / "handler.py").exists()]
     assert code, f"no asset holds s3seal: {folders}"
     return code[0]

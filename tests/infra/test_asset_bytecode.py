@@ -33,11 +33,11 @@ def test_every_module_has_bytecode_that_3_14_loads_without_its_source(cli_asset:
 
 
 def test_bytecode_names_the_task_root(cli_asset: Path) -> None:
-    compiled = cli_asset / "s3seal" / "__pycache__" / "handler.cpython-314.pyc"
-    assert b"/var/task/s3seal/handler.py" in compiled.read_bytes()
+    compiled = cli_asset / "s3seal" / "encrypt" / "__pycache__" / "handler.cpython-314.pyc"
+    assert b"/var/task/s3seal/encrypt/handler.py" in compiled.read_bytes()
 
 
 def test_the_asset_leaves_out_the_demo_examples(cli_asset: Path) -> None:
     # The package ships several MiB of demo files (package data); the Lambda has no use for them.
-    assert (cli_asset / "s3seal" / "handler.py").exists()
+    assert (cli_asset / "s3seal" / "encrypt" / "handler.py").exists()
     assert not (cli_asset / "s3seal" / "examples").exists()

@@ -35,7 +35,7 @@ def test_no_loader_by_default(default: Synth) -> None:
     handlers = [
         f["Properties"]["Handler"] for f in default.resources("AWS::Lambda::Function").values()
     ]
-    assert "s3seal.loader.handler" not in handlers
+    assert "s3seal.load.handler.handler" not in handlers
     assert default.resources("AWS::Events::Rule") == {}
     # The COPY role reads the staged envelopes, for COPY ... ENCRYPTED.
     [read] = [
@@ -58,7 +58,7 @@ def test_server_side_loader() -> None:
     s.template.has_resource_properties(
         "AWS::Lambda::Function",
         {
-            "Handler": "s3seal.loader.handler",
+            "Handler": "s3seal.load.handler.handler",
             "ReservedConcurrentExecutions": 1,
             "Architectures": ["arm64"],
             "Environment": {
@@ -144,7 +144,7 @@ def test_a_csv_loader_gets_no_pipe_delimiter_and_an_explicit_one_passes() -> Non
         [fn] = [
             f["Properties"]
             for f in s.resources("AWS::Lambda::Function").values()
-            if f["Properties"]["Handler"] == "s3seal.loader.handler"
+            if f["Properties"]["Handler"] == "s3seal.load.handler.handler"
         ]
         env: dict[str, Any] = fn["Environment"]["Variables"]
         return env
@@ -165,7 +165,7 @@ def test_client_side_loader_needs_no_load_key() -> None:
     function = [
         f["Properties"]["Environment"]["Variables"]
         for f in s.resources("AWS::Lambda::Function").values()
-        if f["Properties"]["Handler"] == "s3seal.handler.handler"
+        if f["Properties"]["Handler"] == "s3seal.encrypt.handler.handler"
     ]
     assert function[0]["ENVELOPE_FORMAT"] == "v1"
     outputs = s.template.find_outputs("*")

@@ -165,7 +165,7 @@ def test_function_runtime_architecture_and_event_source(default: Synth) -> None:
     default.template.has_resource_properties(
         "AWS::Lambda::Function",
         {
-            "Handler": "s3seal.handler.handler",
+            "Handler": "s3seal.encrypt.handler.handler",
             "Runtime": Match.string_like_regexp(r"python3\.1[2-9]"),
             "Architectures": ["arm64"],
             "MemorySize": 1769,
@@ -201,7 +201,7 @@ def test_function_settings_and_environment_follow_context() -> None:
     s.template.has_resource_properties(
         "AWS::Lambda::Function",
         {
-            "Handler": "s3seal.handler.handler",
+            "Handler": "s3seal.encrypt.handler.handler",
             "MemorySize": 3008,
             "Timeout": 600,
             "ReservedConcurrentExecutions": 7,
@@ -290,7 +290,7 @@ def test_root_key_secret_is_kms_encrypted_and_rotated_by_our_function(default: S
     )
     default.template.has_resource_properties(
         "AWS::Lambda::Function",
-        {"Handler": "s3seal.rotation.handler", "Architectures": ["arm64"]},
+        {"Handler": "s3seal.rootkey.rotation.handler", "Architectures": ["arm64"]},
     )
 
 
@@ -449,7 +449,7 @@ def function_format(s: Synth) -> str:
     [fn] = [
         f["Properties"]
         for f in s.resources("AWS::Lambda::Function").values()
-        if f["Properties"]["Handler"] == "s3seal.handler.handler"
+        if f["Properties"]["Handler"] == "s3seal.encrypt.handler.handler"
     ]
     value: str = fn["Environment"]["Variables"]["ENVELOPE_FORMAT"]
     return value

@@ -88,7 +88,7 @@ def test_cfn_lint_finds_no_errors(tmp_path: Path) -> None:
 def test_cdk_cli_synthesizes_offline_and_bundles_arm64(cli_asset: Path) -> None:
     asset = cli_asset
     assert (asset / "s3seal" / "envelope" / "stream.py").exists()
-    assert (asset / "s3seal" / "rotation.py").exists()
+    assert (asset / "s3seal" / "rootkey" / "rotation.py").exists()
     assert (asset / "aws_lambda_powertools").is_dir()
     # Active tracing makes Powertools' Tracer import the X-Ray SDK when the function starts.
     assert (asset / "aws_xray_sdk").is_dir()

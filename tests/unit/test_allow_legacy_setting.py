@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from s3seal.errors import ConfigError
-from s3seal.load_settings import LOAD_ALLOW_LEGACY, LoaderSettings
+from s3seal.load.settings import LOAD_ALLOW_LEGACY, LoaderSettings
 
 BASE = {
     "STAGING_BUCKET": "staging",
@@ -34,7 +34,7 @@ def test_allow_legacy_other_values_name_the_variable() -> None:
 
 def test_load_allow_legacy_option_sets_the_variable_only_when_given() -> None:
     from s3seal.cli import build_parser
-    from s3seal.load_settings import LOAD_OPTIONS
+    from s3seal.load.settings import LOAD_OPTIONS
 
     assert LOAD_OPTIONS["allow_legacy"] == LOAD_ALLOW_LEGACY
     assert build_parser().parse_args(["load", "--allow-legacy"]).allow_legacy == "true"

@@ -7,9 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
+from s3seal.encrypt.origin import (
+    SOURCE_ETAG,
+    SOURCE_LAST_MODIFIED,
+    SOURCE_SEQUENCER,
+    SOURCE_VERSION,
+)
+from s3seal.encrypt.pipeline import Decision, Source, Staged, decide
 from s3seal.objects import ObjectRef
-from s3seal.origin import SOURCE_ETAG, SOURCE_LAST_MODIFIED, SOURCE_SEQUENCER, SOURCE_VERSION
-from s3seal.pipeline import Decision, Source, Staged, decide
 
 T1 = datetime(2026, 11, 24, 7, 0, 0, tzinfo=UTC)
 T2 = datetime(2026, 11, 24, 7, 0, 5, tzinfo=UTC)

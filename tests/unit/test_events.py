@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from s3seal.errors import EventError
-from s3seal.events import (
+from s3seal.encrypt.events import (
     Trigger,
     detect,
     from_batch_job,
@@ -18,6 +17,7 @@ from s3seal.events import (
     from_sqs_body,
     sequencer_key,
 )
+from s3seal.errors import EventError
 from s3seal.objects import ObjectRef
 
 from ..functional.conftest import load_event

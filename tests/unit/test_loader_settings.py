@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from s3seal.batches import BatchObject, BatchRecord, State, new_batch_id
 from s3seal.copying import DataFormat
 from s3seal.errors import ConfigError
-from s3seal.load_settings import LoaderSettings, LoadMode, load_command
-from s3seal.redshift_data import Target
+from s3seal.load.batches import BatchObject, BatchRecord, State, new_batch_id
+from s3seal.load.redshift_data import Target
+from s3seal.load.settings import LoaderSettings, LoadMode, load_command
 
 ENV = {
     "STAGING_BUCKET": "staging",

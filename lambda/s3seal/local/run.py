@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from .envelope import EnvelopeMetadata
-from .errors import S3SealError
-from .local import REGION
-from .local_load import demo_prefix, print_load_guide
-from .local_server import UNCHECKED_SECRET_ACCESS_KEY
+from ..envelope import EnvelopeMetadata
+from ..errors import S3SealError
+from .load import demo_prefix, print_load_guide
+from .pipeline import REGION
+from .server import UNCHECKED_SECRET_ACCESS_KEY
 
 if TYPE_CHECKING:
-    from .local import LocalPipeline
+    from .pipeline import LocalPipeline
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class DemoResult:
         return self.result == "verified"
 
 
-EXAMPLES = Path(__file__).resolve().parent / "examples"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 """The demo files, shipped in the package (package data) so that ``--demo`` works anywhere."""
 
 

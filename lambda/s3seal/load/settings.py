@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from . import config, copying, storage
-from .config import choice, integer, required
-from .errors import ConfigError
-from .names import RESERVED_PREFIX
+from .. import config, copying, storage
+from ..config import choice, integer, required
+from ..errors import ConfigError
+from ..names import RESERVED_PREFIX
 from .redshift_data import Target
 
 # --- environment variables of the Lambda entry point ---------------------------------------------

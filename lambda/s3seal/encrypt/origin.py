@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 
-from .errors import MetadataTooLargeError
+from ..errors import MetadataTooLargeError
 
 S3_USER_METADATA_LIMIT = 2048
 """S3: user-defined metadata is at most 2 KB, the UTF-8 bytes of every name and value."""

@@ -14,8 +14,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote_plus
 
-from .errors import EventError
-from .objects import ObjectRef
+from ..errors import EventError
+from ..objects import ObjectRef
 
 S3_TEST_EVENT = "s3:TestEvent"
 OBJECT_CREATED_PREFIX = "ObjectCreated:"

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import storage
-from .envelope import (
+from .. import storage
+from ..envelope import (
     CiphertextError,
     Decryptor,
     EnvelopeMetadata,
@@ -42,11 +42,12 @@ from .envelope import (
     data_key_of,
     rewrap,
 )
-from .envelope.metadata import ENVELOPE_NAMES, MATDESC_V3, V3_OBJECT_NAMES
-from .errors import ConditionFailedError, S3SealError, VerificationError
+from ..envelope.metadata import ENVELOPE_NAMES, MATDESC_V3, V3_OBJECT_NAMES
+from ..errors import ConditionFailedError, S3SealError, VerificationError
+from ..names import SECRET_ARN_FIELD
+from ..objects import ObjectRef
 from .key_versions import Sealed, read_sealed, scan
-from .keys import SECRET_ARN_FIELD, RootKey
-from .objects import ObjectRef
+from .keys import RootKey
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

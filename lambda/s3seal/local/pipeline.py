@@ -4,10 +4,10 @@ A moto server on 127.0.0.1 stands in for S3, SQS and Secrets Manager. It is prov
 stack provisions AWS (same names and settings where moto supports them): a versioned landing
 bucket whose ``s3:ObjectCreated:*`` notifications go to a queue with a dead-letter queue, a
 versioned staging bucket, and a secret holding a freshly generated root key. A worker long-polls
-the queue and invokes the real ``s3seal.handler.handler`` with SQS batches, as Lambda's event
-source mapping does: the batch size is honoured, records reported in ``batchItemFailures`` stay
-on the queue and come back after the visibility timeout, and after ``max_receive_count``
-deliveries the queue moves them to the dead-letter queue.
+the queue and invokes the real ``s3seal.encrypt.handler.handler`` with SQS batches, as Lambda's
+event source mapping does: the batch size is honoured, records reported in
+``batchItemFailures`` stay on the queue and come back after the visibility timeout, and after
+``max_receive_count`` deliveries the queue moves them to the dead-letter queue.
 
 Deviations from AWS, all moto's or chosen for a laptop: moto's notifications carry no
 ``versionId`` or ``sequencer`` (the function then reads the current version, and "current wins"
@@ -34,9 +34,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
 
-from . import handler as handler_module
-from . import storage
-from .config import (
+from .. import storage
+from ..config import (
     COMPRESSION,
     DEFAULT_ENVELOPE_FORMAT,
     ENVELOPE_FORMAT,
@@ -45,16 +44,18 @@ from .config import (
     ROOT_KEY_SECRET_ID,
     STAGING_BUCKET,
 )
-from .envelope import Decryptor, EnvelopeMetadata, decrypt_chunks
-from .errors import S3SealError
-from .keys import SECRET_VERSION_FIELD, generate_root_key, root_key_from_secret
-from .local_server import (
+from ..encrypt import handler as handler_module
+from ..envelope import Decryptor, EnvelopeMetadata, decrypt_chunks
+from ..errors import S3SealError
+from ..names import SECRET_VERSION_FIELD
+from ..objects import ObjectRef
+from ..rootkey.keys import generate_root_key, root_key_from_secret
+from .server import (
     LOOPBACK,
     UNCHECKED_SECRET_ACCESS_KEY,
     GuardedMotoServer,
     new_access_key_id,
 )
-from .objects import ObjectRef
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

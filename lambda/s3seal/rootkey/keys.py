@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .envelope import ROOT_KEY_SIZE
-from .errors import (
+from ..envelope import ROOT_KEY_SIZE
+from ..errors import (
     ConfigError,
     InsecureKeyFileError,
     InvalidRootKeyError,
@@ -28,16 +28,13 @@ from .errors import (
     aws_error_code,
     aws_reason,
 )
+from ..names import SECRET_ARN_FIELD, SECRET_VERSION_FIELD
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 ROOT_KEY_ENV = "S3SEAL_ROOT_KEY"
 ROOT_KEY_B64_LENGTH = 44
-# Materials-description entries that name the secret version that wrapped a data key, so a
-# reader can fetch that exact version and a loader can group objects by key.
-SECRET_ARN_FIELD = "s3seal:secret-arn"  # noqa: S105 (a field name, not a secret)
-SECRET_VERSION_FIELD = "s3seal:secret-version"  # noqa: S105 (a field name)
 RETAIN_LABEL_PREFIX = "s3seal-keep-"
 """A custom staging label ``s3seal-keep-<version id>`` keeps a root-key version reachable after it
 stops being AWSPREVIOUS: Secrets Manager may delete versions that carry no label at all."""

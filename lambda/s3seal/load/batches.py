@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from . import copying
-from .errors import ConfigError
-from .load_settings import LoadMode
-from .staged import BATCH_PREFIX
+from .. import copying
+from ..errors import ConfigError
+from ..staged import BATCH_PREFIX
+from .settings import LoadMode
 
 BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,47}")
 """What ``new_batch_id`` makes, and all a batch id may be: it is read back from S3 and goes into

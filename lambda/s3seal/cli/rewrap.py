@@ -7,9 +7,9 @@ import json
 from functools import cache
 from typing import Any
 
-from .commands_keys import Clients, add_common, secret_id, staging
-from .keys import RootKey, current_version, root_key_from_secret
-from .rewrap import rewrap_bucket
+from ..rootkey.keys import RootKey, current_version, root_key_from_secret
+from ..rootkey.rewrap import rewrap_bucket
+from .keys import Clients, add_common, secret_id, staging
 
 
 def register(commands: Any, aws_parent: argparse.ArgumentParser) -> None:

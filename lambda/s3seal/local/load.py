@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TextIO
 
-from . import copying
-from . import load_settings as loading
-from .loader import LOAD_MANIFEST_NAME
-from .staged import LOAD_PREFIX
+from .. import copying
+from ..load import settings as loading
+from ..load.inputs import LOAD_MANIFEST_NAME
+from ..staged import LOAD_PREFIX
 
 ACCOUNT = "123456789012"  # moto's default account
 PLACEHOLDER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/RedshiftCopyRole"

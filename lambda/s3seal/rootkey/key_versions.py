@@ -13,24 +13,23 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import storage
-from .envelope import (
+from .. import storage
+from ..envelope import (
     INSTRUCTION_SUFFIX,
     EnvelopeMetadata,
     needs_instruction_file,
     parse_instruction_file,
 )
-from .errors import MetadataError, ObjectNotFoundError, S3SealError, VersionInUseError
+from ..errors import MetadataError, ObjectNotFoundError, S3SealError, VersionInUseError
+from ..names import RESERVED_PREFIX, SECRET_VERSION_FIELD
+from ..objects import ObjectRef
+from ..staged import UNVERSIONED_KEY
 from .keys import (
-    SECRET_VERSION_FIELD,
     KeyVersion,
     list_key_versions,
     release_version,
     retain_label,
 )
-from .names import RESERVED_PREFIX
-from .objects import ObjectRef
-from .staged import UNVERSIONED_KEY
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .errors import EventError
+from ..errors import EventError
 from .events import from_sqs_body
 
 

@@ -1,4 +1,4 @@
-"""The root key's rotation function (``s3seal.rotation.handler``), for Secrets Manager.
+"""The root key's rotation function (``s3seal.rootkey.rotation.handler``), for Secrets Manager.
 
 Secrets Manager starts a rotation by creating a new, still empty version of the secret whose id
 is the ``ClientRequestToken`` and labelling it ``AWSPENDING``; it then invokes this function
@@ -52,8 +52,8 @@ from aws_lambda_powertools import Logger
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import quiet_sdk
-from .errors import (
+from .. import quiet_sdk
+from ..errors import (
     EventError,
     InvalidRootKeyError,
     S3SealError,

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import (
+from ..errors import (
     ConfigError,
     RedshiftError,
     StatementFailedError,

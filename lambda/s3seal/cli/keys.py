@@ -7,9 +7,9 @@ import json
 import os
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import ConfigError
-from .key_versions import report, retire
-from .objects import ObjectRef, parse_s3_prefix
+from ..errors import ConfigError
+from ..objects import ObjectRef, parse_s3_prefix
+from ..rootkey.key_versions import report, retire
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

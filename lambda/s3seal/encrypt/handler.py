@@ -1,4 +1,4 @@
-"""The Lambda entry point (``s3seal.handler.handler``): events -> pipeline -> response.
+"""The Lambda entry point (``s3seal.encrypt.handler.handler``): events -> pipeline -> response.
 
 One handler for every trigger, recognised by shape (see ``events``):
 
@@ -30,9 +30,20 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.config import Config
 
-from . import quiet_sdk, sqs_batch
-from .config import Settings
-from .errors import EventError, ObjectTooLargeError, RefusedObjectError, S3SealError
+from .. import quiet_sdk
+from ..config import Settings
+from ..errors import EventError, ObjectTooLargeError, RefusedObjectError, S3SealError
+from ..names import (
+    FAILURE_REASON_DIMENSION,
+    METRIC_BYTES_STAGED,
+    METRIC_OBJECTS_FAILED,
+    METRIC_OBJECTS_STAGED,
+    METRIC_STAGE_DURATION,
+    METRICS_NAMESPACE,
+    SERVICE,
+)
+from ..rootkey.keys import CachedRootKey, RootKey
+from . import sqs_batch
 from .events import (
     BatchJob,
     ObjectEvent,
@@ -42,16 +53,6 @@ from .events import (
     from_eventbridge,
     from_s3_notification,
     from_sqs_body,
-)
-from .keys import CachedRootKey, RootKey
-from .names import (
-    FAILURE_REASON_DIMENSION,
-    METRIC_BYTES_STAGED,
-    METRIC_OBJECTS_FAILED,
-    METRIC_OBJECTS_STAGED,
-    METRIC_STAGE_DURATION,
-    METRICS_NAMESPACE,
-    SERVICE,
 )
 from .pipeline import Action, Outcome, Pipeline
 

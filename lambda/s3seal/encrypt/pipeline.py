@@ -33,23 +33,21 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import storage
-from .config import Compression, Settings
-from .envelope import Encryptor, EnvelopeMetadata, encrypt_chunks, iter_parts
-from .errors import (
+from .. import storage
+from ..config import Compression, Settings
+from ..envelope import Encryptor, EnvelopeMetadata, encrypt_chunks, iter_parts
+from ..errors import (
     ConditionFailedError,
     DeadlineError,
     MetadataError,
     ObjectNotFoundError,
-    ObjectTooLargeError,
-    RefusedObjectError,
     SourceChangedError,
     VerificationError,
 )
+from ..objects import ObjectRef
+from ..rootkey.keys import RootKey
+from .admission import SAFETY_SECONDS, check_size, refuse, staged_key
 from .events import ObjectEvent, sequencer_key
-from .keys import RootKey
-from .names import RESERVED_PREFIX
-from .objects import ObjectRef
 from .origin import (
     OLDER_VERSIONS_KEPT,
     SOURCE_ETAG,
@@ -64,11 +62,6 @@ from .origin import (
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-ASSUMED_BYTES_PER_SECOND = 32 * storage.MiB
-"""A floor for GET + encrypt + PUT throughput inside Lambda, used to refuse up front an object
-that cannot finish in the invocation's remaining time (bench/ measures the real figure)."""
-SAFETY_SECONDS = 10.0
-"""Time kept back for verification, the delete and the response."""
 MAX_DECISION_ROUNDS = 4
 """How often a lost conditional-write race is re-decided before the record is retried later."""
 GZIP_LEVEL = 6
@@ -187,7 +180,7 @@ class Pipeline:
         self._listing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="s3seal-list")
 
     def staged_key(self, key: str) -> str:
-        return self.settings.staging_prefix + key + self.settings.compression.suffix
+        return staged_key(self.settings, key)
 
     def process(
         self, event: ObjectEvent, remaining_seconds: Callable[[], float] | None = None
@@ -198,32 +191,14 @@ class Pipeline:
         should be retried (or, for ObjectTooLargeError, looked at by a person). RefusedObjectError
         comes before any request: the event is not this function's to act on.
         """
-        self._refuse(event)
+        refuse(self.settings, event.ref)
         admitted = self._admit(event)
         if isinstance(admitted, Outcome):
             return admitted
-        self._check_size(admitted, remaining_seconds)
+        check_size(self.settings, admitted.ref, admitted.size, remaining_seconds)
         # The key is fetched (and validated) before anything is written.
         root = self._root_key()
         return self._stage(event, admitted, root, remaining_seconds)
-
-    def _refuse(self, event: ObjectEvent) -> None:
-        """Events the function must never act on, whoever sent them (anyone allowed to send to
-        its queue or invoke it can name any bucket and key)."""
-        ref = event.ref
-        if ref.bucket not in self.settings.landing_buckets:
-            # The staging bucket above all: staging a staged object would re-encrypt it in place.
-            raise RefusedObjectError(
-                f"{ref} refused: {ref.bucket!r} is not a landing bucket of this function "
-                "(LANDING_BUCKETS); nothing was read, written or deleted"
-            )
-        if self.staged_key(ref.key).startswith(RESERVED_PREFIX):
-            # Refused rather than re-prefixed: a renamed key would surprise whoever loads it, and
-            # the plaintext stays in landing for a person to rename.
-            raise RefusedObjectError(
-                f"{ref} refused: it would be staged as {self.staged_key(ref.key)!r}, under the "
-                f"staging bucket's reserved prefix {RESERVED_PREFIX!r}; the plaintext is kept"
-            )
 
     def _admit(self, event: ObjectEvent) -> Source | Outcome:
         """The object to stage, or the outcome for an event that needs no staging."""
@@ -314,24 +289,6 @@ class Pipeline:
         except ObjectNotFoundError:
             return False
         return bool(head.get("VersionId") == source.ref.version_id)
-
-    def _check_size(self, source: Source, remaining_seconds: Callable[[], float] | None) -> None:
-        limit = self.settings.max_object_bytes
-        if limit is not None and source.size > limit:
-            raise ObjectTooLargeError(
-                f"{source.ref} is {source.size} bytes, over MAX_OBJECT_BYTES={limit}"
-            )
-        if remaining_seconds is None:
-            return
-        left = remaining_seconds()
-        if left < SAFETY_SECONDS:
-            raise DeadlineError(f"{source.ref}: only {left:.1f} s left in the invocation to start")
-        budget = int((left - SAFETY_SECONDS) * ASSUMED_BYTES_PER_SECOND)
-        if source.size > budget:
-            raise ObjectTooLargeError(
-                f"{source.ref} is {source.size} bytes; the {left:.0f} s left in this invocation "
-                f"fit about {budget} bytes (raise the function timeout or set MAX_OBJECT_BYTES)"
-            )
 
     def _head_staged(self, ref: ObjectRef) -> Staged | None:
         try:
