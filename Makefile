@@ -42,6 +42,7 @@ pytest: deps
 
 bench: deps ## Throughput and memory figures, as ratios against baselines of the same run.
 	$(BIN)/python -m bench.bench_envelope
+	$(BIN)/python -m bench.latency
 
 synth: deps ## Synthesize the CloudFormation template into cdk.out (offline, no Docker).
 	node_modules/.bin/cdk synth --quiet

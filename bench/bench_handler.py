@@ -319,6 +319,19 @@ def s3_client(endpoint: str, settings: Settings) -> S3Client:
     return client
 
 
+SETUP_READ_TIMEOUT = 900
+"""Seconds the setup client waits for an answer. moto assembles a multipart object when it
+completes it: 2 GiB takes over a minute on a busy machine, and botocore's default (60 s) then
+retried a completion moto was still working on, which moto answered with a 500."""
+
+
+def setup_client(endpoint: str) -> S3Client:
+    """The client that lands and inspects objects (untimed): patient, and never retrying."""
+    config = Config(read_timeout=SETUP_READ_TIMEOUT, retries={"max_attempts": 1})
+    client: S3Client = boto3.client("s3", endpoint_url=endpoint, region_name=REGION, config=config)
+    return client
+
+
 def secrets_client(endpoint: str) -> SecretsManagerClient:
     client: SecretsManagerClient = boto3.client(
         "secretsmanager", endpoint_url=endpoint, region_name=REGION
@@ -727,7 +740,7 @@ def copy_child(args: Mapping[str, Any]) -> dict[str, Any]:
     size, rounds = int(args["size"]), int(args["rounds"])
     sides: list[str] = list(args["sides"])
     with server_for(args) as endpoint:
-        setup = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
+        setup = setup_client(endpoint)
         seed, landing = new_bucket(setup, "seed"), new_bucket(setup, "landing")
         staging, copies = new_bucket(setup, "staging"), new_bucket(setup, "copies")
         fn = function(endpoint, staging, landing)
@@ -817,7 +830,7 @@ def small_child(args: Mapping[str, Any]) -> dict[str, Any]:
     rounds, batch = int(args["rounds"]), int(args["batch"])
     per_round = total // rounds
     with server_for(args) as endpoint:
-        setup = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
+        setup = setup_client(endpoint)
         landing, staging = new_bucket(setup, "landing"), new_bucket(setup, "staging")
         copies = new_bucket(setup, "copies")
         fn = function(endpoint, staging, landing)
@@ -1021,7 +1034,7 @@ def run_memory(plan: Plan, with_plain: bool) -> list[Verdict]:
         "is another process. peak = that subprocess's VmHWM (whole life, imports included)."
     )
     with MotoServer(PINS.server) as server:
-        setup = boto3.client("s3", endpoint_url=server.endpoint, region_name=REGION)
+        setup = setup_client(server.endpoint)
         landing, staging = new_bucket(setup, "landing"), new_bucket(setup, "staging")
         put_large(setup, landing, "big.bin", size, 16 * MiB)
         head = setup.head_object(Bucket=landing, Key="big.bin")

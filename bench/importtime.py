@@ -31,6 +31,17 @@ def importtime(
     cwd: Path | None = None,
 ) -> list[ImportLine]:
     """Run ``statement`` in a fresh interpreter under ``-X importtime`` and parse what it prints."""
+    return importtime_and_output(statement, env, flags=flags, cwd=cwd)[0]
+
+
+def importtime_and_output(
+    statement: str,
+    env: Mapping[str, str],
+    *,
+    flags: Sequence[str] = (),
+    cwd: Path | None = None,
+) -> tuple[list[ImportLine], str]:
+    """As ``importtime``, with what the statement printed on stdout."""
     done = subprocess.run(
         [sys.executable, *flags, "-X", "importtime", "-c", statement],
         cwd=cwd,
@@ -47,7 +58,7 @@ def importtime(
             lines.append(
                 ImportLine(int(found.group(1)), int(found.group(2)), depth, found.group(4))
             )
-    return lines
+    return lines, done.stdout
 
 
 def subtree(lines: Sequence[ImportLine], name: str) -> list[ImportLine]:

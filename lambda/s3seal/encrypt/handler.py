@@ -23,17 +23,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.config import Config
 
 from .. import quiet_sdk
@@ -49,6 +43,7 @@ from ..names import (
     SERVICE,
 )
 from ..rootkey.keys import CachedRootKey, RootKey
+from . import sqs_batch
 from .events import (
     BatchJob,
     ObjectEvent,
@@ -152,25 +147,22 @@ class App:
     def _sqs_batch(
         self, event: Mapping[str, Any], context: InvocationContext | None
     ) -> dict[str, Any]:
-        """Stage the batch's records concurrently, then answer with Powertools' partial response.
+        """Stage the batch's records concurrently; answer with a partial batch response.
 
-        Every record is staged first (what it raised kept by message id); Powertools' processor
-        then replays those results, so the response (``batchItemFailures``: exactly the failed
-        records' message ids) and its failure logging are those of the sequential processor.
+        ``batchItemFailures`` lists exactly the failed messages, in the batch's order (see
+        ``sqs_batch``); every failure was logged with its reason where it happened.
         """
-        raw_records = event.get("Records") or []
-        results: dict[str, BaseException | None] = {}
-        groups = _same_key_groups([SQSRecord(raw) for raw in raw_records])
+        batch = sqs_batch.messages(event)
+        failed: set[str] = set()
+        groups = sqs_batch.same_key_groups(batch)
 
-        def run(group: list[SQSRecord]) -> None:
+        def run(group: list[sqs_batch.Message]) -> None:
             # In order: the second record of a key sees what the first staged.
-            for record in group:
+            for message in group:
                 try:
-                    self._sqs_record(record, context)
-                except Exception as exc:
-                    results[record.message_id] = exc
-                else:
-                    results[record.message_id] = None
+                    self._sqs_record(message, context)
+                except Exception:
+                    failed.add(message.message_id)  # set.add: atomic across the pool's threads
 
         workers = self.settings.record_pool_size(len(groups))
         if workers == 1:
@@ -178,27 +170,22 @@ class App:
                 run(group)
         else:
             with ThreadPoolExecutor(workers, thread_name_prefix="s3seal-record") as pool:
-                # run() keeps every exception, so the futures only need to finish.
+                # run() keeps every failure, so the futures only need to finish.
                 for future in [pool.submit(run, group) for group in groups]:
                     future.result()
+        return sqs_batch.partial_response(batch, failed)
 
-        def replay(record: SQSRecord) -> None:
-            error = results.get(record.message_id)
-            if error is not None:
-                raise error
-
-        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        return dict(
-            process_partial_response(
-                dict(event),
-                record_handler=replay,
-                processor=processor,
-                context=cast("LambdaContext | None", context),
-            )
-        )
-
-    def _sqs_record(self, record: SQSRecord, context: InvocationContext | None) -> None:
-        for object_event in from_sqs_body(record.body):
+    def _sqs_record(self, message: sqs_batch.Message, context: InvocationContext | None) -> None:
+        try:
+            if not isinstance(message.body, str):
+                raise EventError("SQS message has no body")
+            object_events = from_sqs_body(message.body)
+        except EventError as exc:
+            # Nothing was staged: the message is redelivered, and ends in the dead-letter queue.
+            with _log_keys(message_id=message.message_id):
+                logger.error("message not understood", reason=type(exc).__name__, error=str(exc))
+            raise
+        for object_event in object_events:
             # A refusal is logged (with the key) and counted by stage(); the message is then
             # acknowledged, as no redelivery could change the answer.
             with suppress(RefusedObjectError):
@@ -305,46 +292,6 @@ def _count_failure(reason: str) -> None:
         ) as metric,
     ):
         metric.add_dimension(name=FAILURE_REASON_DIMENSION, value=reason)
-
-
-def _same_key_groups(records: list[SQSRecord]) -> list[list[SQSRecord]]:
-    """The records, in groups that share no key, each in the batch's order.
-
-    Records naming a common (bucket, key) land in one group (a message can name several keys,
-    so groups are merged transitively). A body that does not parse names no key: it is a group of
-    its own, and fails when staged.
-    """
-    groups: list[list[SQSRecord]] = []
-    group_of: dict[tuple[str, str], int] = {}
-    merged_into: list[int] = []  # group index -> the group it was merged into (itself if live)
-
-    def live(index: int) -> int:
-        while merged_into[index] != index:
-            index = merged_into[index]
-        return index
-
-    for record in records:
-        try:
-            keys = {(e.ref.bucket, e.ref.key) for e in from_sqs_body(record.body)}
-        except Exception:  # staging the record raises it again, and reports it
-            keys = set()
-        owners = sorted({live(group_of[key]) for key in keys if key in group_of})
-        if owners:
-            target = owners[0]
-            for other in owners[1:]:
-                groups[target].extend(groups[other])
-                groups[other] = []
-                merged_into[other] = target
-        else:
-            target = len(groups)
-            groups.append([])
-            merged_into.append(target)
-        groups[target].append(record)
-        for key in keys:
-            group_of[key] = target
-    # A merge appends a later group's records after the target's: put them back in batch order.
-    order = {id(record): position for position, record in enumerate(records)}
-    return [sorted(group, key=lambda r: order[id(r)]) for group in groups if group]
 
 
 @contextmanager

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 import stat
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..envelope import ROOT_KEY_SIZE
@@ -132,6 +130,7 @@ def root_key_from_secret(
         response = client.get_secret_value(**kwargs)
     except (ClientError, BotoCoreError) as exc:
         raise secret_error(f"cannot read {where}", exc) from None
+    where = f"secret {secret_id} version {response['VersionId']}"
     text = response.get("SecretString")
     if text is None:
         raise InvalidRootKeyError(f"{where} holds binary data; s3seal expects a base64 string")
@@ -162,30 +161,17 @@ def store_root_key(client: SecretsManagerClient, secret_id: str, key_b64: str) -
         raise secret_error(f"cannot write secret {secret_id}", exc) from None
 
 
-class _VersionedSecretsProvider(SecretsProvider):
-    """Powertools' secrets provider, keeping the secret's ARN and version id with its value.
-
-    The version id is what ``x-amz-matdesc`` records, so it must come from the same
-    ``GetSecretValue`` call as the key itself.
-    """
-
-    def _get(self, name: str, **sdk_options: Any) -> str:
-        sdk_options["SecretId"] = name
-        response = self.client.get_secret_value(**sdk_options)
-        return json.dumps(
-            {
-                "arn": response["ARN"],
-                "version": response["VersionId"],
-                "value": response.get("SecretString"),
-            }
-        )
-
-
 class CachedRootKey:
     """The current root key of one secret, fetched at most once per ``max_age`` seconds.
 
     Calling it returns a validated RootKey; a secret that does not hold a valid key raises
-    InvalidRootKeyError (never showing the value), an unreadable one SecretError.
+    InvalidRootKeyError (never showing the value), an unreadable one SecretError. Neither is
+    cached: once someone fixes the secret, the next call sees it. Not thread-safe: the handler
+    calls it one thread at a time.
+
+    The secret is read with ``root_key_from_secret``, so the key, its ARN and its version id
+    (what ``x-amz-matdesc`` records) come from one ``GetSecretValue`` call. (Powertools'
+    parameters utility did this caching before; it costs about 4 ms of every cold start.)
     """
 
     def __init__(
@@ -193,34 +179,23 @@ class CachedRootKey:
     ) -> None:
         self.secret_id = secret_id
         self._max_age = max_age
-        # boto3's default session, not the new one Powertools would build: a second session loads
-        # botocore's endpoint and partition data again (about 30 ms of every cold start).
-        self._provider = _VersionedSecretsProvider(
-            boto3_client=client or boto3.client("secretsmanager")
-        )
+        # boto3's default session: a second session loads botocore's endpoint and partition data
+        # again (about 30 ms of every cold start).
+        self._client = client or boto3.client("secretsmanager")
+        self._cached: RootKey | None = None
+        self._expires = 0.0
 
     def __call__(self) -> RootKey:
-        try:
-            raw = self._provider.get(self.secret_id, max_age=self._max_age)
-        except GetParameterError as exc:
-            raise SecretError(f"cannot read secret {self.secret_id}: {exc}") from None
-        doc = json.loads(str(raw))
-        where = f"secret {self.secret_id} version {doc['version']}"
-        try:
-            if doc["value"] is None:
-                raise InvalidRootKeyError(
-                    f"{where} holds binary data; s3seal expects a base64 string"
-                )
-            material = parse_root_key(doc["value"], source=where)
-        except InvalidRootKeyError:
-            # Not cached as a failure: once someone fixes the secret, the next call sees it.
-            self.invalidate()
-            raise
-        return RootKey(material, doc["arn"], doc["version"])
+        now = time.monotonic()
+        if self._cached is None or now >= self._expires:
+            self._cached = None
+            self._cached = root_key_from_secret(self._client, self.secret_id)
+            self._expires = now + self._max_age
+        return self._cached
 
     def invalidate(self) -> None:
-        """Forget the cached key (after the secret was found invalid, say)."""
-        self._provider.clear_cache()  # type: ignore[no-untyped-call]
+        """Forget the cached key: the next call reads the secret."""
+        self._cached = None
 
 
 @dataclass(frozen=True)
