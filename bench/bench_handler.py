@@ -23,7 +23,8 @@ baseline measured in the same run, or an absolute with its own target (peak RSS)
    judged: the ratio of their ``python -X importtime`` cumulative times (medians), as the issue
    defines it. Information: the wall-time ratio, the init phase, and what dominates the import.
 
-By default moto runs as its own process (``python -m moto.server``) pinned to one CPU, and the
+By default moto runs as its own process (``python -m bench.moto_s3``: moto's server, its version
+listing made to share bodies rather than copy them, as S3's index does) pinned to one CPU, and the
 measured process to another (a function with 1,769 MB has one vCPU; S3's work is not on it).
 ``--server thread`` runs moto's ``ThreadedMotoServer`` inside the measured process instead;
 bench/README.md says why it is not the default. The exit status is 1 if a judged target is missed.
@@ -210,7 +211,8 @@ class MotoServer:
 
     def __init__(self, cpu: int | None = None) -> None:
         self.port = free_loopback_port()
-        command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        # bench.moto_s3: moto.server without its listing's copy of every body (see there).
+        command = [sys.executable, "-m", "bench.moto_s3", "-H", "127.0.0.1", "-p", str(self.port)]
         env = fake_aws_environment()
         if os.environ.get("BENCH_MOTO_TMP"):
             env["TMPDIR"] = os.environ["BENCH_MOTO_TMP"]
@@ -260,6 +262,10 @@ def threaded_moto_server() -> Iterator[str]:
     """moto's ThreadedMotoServer inside this process (``--server thread``)."""
     # Imported here: moto is heavy, and the measuring children must not carry it otherwise.
     from moto.server import ThreadedMotoServer  # noqa: PLC0415
+
+    from .moto_s3 import patch  # noqa: PLC0415
+
+    patch()
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = free_loopback_port()
@@ -653,7 +659,7 @@ class Sample:
     completing: float = 0.0
     """Seconds waiting for CompleteMultipartUpload (moto assembles the object then)."""
     listing: float = 0.0
-    """Seconds waiting for ListObjectVersions (moto copies every version's body to list it)."""
+    """Seconds waiting for ListObjectVersions (moto walks every version in the bucket)."""
 
     def __add__(self, other: Sample) -> Sample:
         server = (
@@ -823,7 +829,7 @@ def small_child(args: Mapping[str, Any]) -> dict[str, Any]:
     """Section 3: many small objects in SQS batches against a plain get + put + delete loop.
 
     Each batch is landed just before it is processed (untimed), so the landing bucket never holds
-    more than one batch: moto's ListObjectVersions copies every object in the bucket, which would
+    more than one batch: moto's ListObjectVersions walks every object in the bucket, which would
     make the function's per-object cost grow with the bucket (S3's does not).
     """
     total, size = int(args["objects"]), int(args["size"])
@@ -982,8 +988,8 @@ def run_copy(plan: Plan, mode: str, sides: Sequence[str]) -> list[Verdict]:
     print(
         "   MiB/s: best round; the other columns: medians. listing / completing: how long moto "
         "took to answer\n   ListObjectVersions (the function lists the key's versions beside "
-        "the GET, so this overlaps the\n   transfer; moto copies every version's body to list "
-        "them) and CompleteMultipartUpload (moto\n   assembles the object; its time varies most)."
+        "the GET, so this overlaps the\n   transfer; bench.moto_s3 no longer copies bodies to "
+        "list) and CompleteMultipartUpload (moto\n   assembles the object; its time varies most)."
     )
     handler = [r.seconds for r in samples["handler"]]
     plain = [r.seconds for r in samples["plain"]]
@@ -1088,7 +1094,7 @@ def run_small(plan: Plan, mode: str) -> list[Verdict]:
         f"{plan.batch_size} (one App, as a warm container), vs a plain boto3 get + put + delete "
         f"loop; {plan.small_rounds} rounds of {total // plan.small_rounds} per side, alternating."
         "\n   Each batch is put into landing (untimed) just before it is processed: moto's "
-        "ListObjectVersions\n   copies every object in the bucket, so a full bucket would slow "
+        "ListObjectVersions\n   walks every object in the bucket, so a full bucket would slow "
         "the function's listing (S3's does not)."
     )
     with endpoint_for(mode) as (endpoint, pid, server):
