@@ -56,3 +56,10 @@ def parse_s3_prefix(url: str) -> ObjectRef:
     if not bucket:
         raise ConfigError(f"{url} names no bucket")
     return ObjectRef(bucket, prefix)
+
+
+def version_or_none(version_id: str | None) -> str | None:
+    """A version id as S3 reported it, or None when there is no version to name: none at all, or
+    "null", the version of every write while versioning is suspended (or never enabled), which the
+    next write replaces in place, so it identifies no content."""
+    return None if version_id in (None, "", "null") else version_id

@@ -218,10 +218,9 @@ FAULTS: dict[str, Fault] = {
     "staged-key-head-fails": Fault(
         _fail("HeadObject", when=lambda p: not _names_version(p)), started_upload=False
     ),
-    # The completion's checksum is that of other bytes: the write is not trusted.
-    "completion-checksum-differs": Fault(
-        _returns_checksum("CompleteMultipartUpload", WRONG_CRC32), staged=True
-    ),
+    # The completion's checksum is that of other bytes: the write is not trusted, and removed
+    # so that a retry cannot take it for a staged object.
+    "completion-checksum-differs": Fault(_returns_checksum("CompleteMultipartUpload", WRONG_CRC32)),
     # moto's completion returns no checksum: the write is verified by a HEAD, which fails.
     "verification-head-fails": Fault(_fail("HeadObject", when=_names_version), staged=True),
     "verification-head-not-found": Fault(

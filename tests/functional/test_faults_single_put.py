@@ -71,8 +71,8 @@ SINGLE_FAULTS: dict[str, SingleFault] = {
     # The create-only PUT.
     "put-fails": SingleFault(_fail("PutObject")),
     "put-applied-but-response-lost": SingleFault(_fail("PutObject", applied=True), staged=True),
-    # S3's answer names a CRC32 other than that of the bytes sent.
-    "put-checksum-differs": SingleFault(_returns_checksum("PutObject", WRONG_CRC32), staged=True),
+    # S3's answer names a CRC32 other than that of the bytes sent: the write is removed again.
+    "put-checksum-differs": SingleFault(_returns_checksum("PutObject", WRONG_CRC32)),
     # The HEAD of the staged key, sent only because the create-only PUT was refused.
     "staged-key-head-after-refusal-fails": SingleFault(
         _fail("HeadObject", when=_is_refused_put_followed_by_head),

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from ..errors import EventError
-from ..objects import ObjectRef
+from ..objects import ObjectRef, version_or_none
 
 S3_TEST_EVENT = "s3:TestEvent"
 OBJECT_CREATED_PREFIX = "ObjectCreated:"
@@ -105,7 +105,9 @@ def from_s3_notification(doc: Mapping[str, Any]) -> list[ObjectEvent]:
         out.append(
             ObjectEvent(
                 ref=ObjectRef(
-                    str(_get(_get(s3, "bucket"), "name")), key, obj.get("versionId") or None
+                    str(_get(_get(s3, "bucket"), "name")),
+                    key,
+                    version_or_none(obj.get("versionId")),
                 ),
                 size=_int_or_none(obj.get("size")),
                 etag=_unquote_etag(obj.get("eTag")),
@@ -128,7 +130,7 @@ def from_eventbridge(doc: Mapping[str, Any]) -> list[ObjectEvent]:
             ref=ObjectRef(
                 str(_get(_get(detail, "bucket"), "name")),
                 str(_get(obj, "key")),
-                obj.get("version-id") or None,
+                version_or_none(obj.get("version-id")),
             ),
             size=_int_or_none(obj.get("size")),
             etag=_unquote_etag(obj.get("etag")),
@@ -169,7 +171,7 @@ def from_batch_job(event: Mapping[str, Any]) -> BatchJob:
             bucket = str(_get(task, "s3Bucket"))
         # Batch Operations hands keys over URL-encoded, like the manifest it read them from.
         key = _decode_key(_get(task, "s3Key"))
-        ref = ObjectRef(bucket, key, task.get("s3VersionId") or None)
+        ref = ObjectRef(bucket, key, version_or_none(task.get("s3VersionId")))
         tasks.append(BatchTask(str(_get(task, "taskId")), ObjectEvent(ref, name="BatchOperations")))
     return BatchJob(schema, str(event.get("invocationId", "")), tasks)
 

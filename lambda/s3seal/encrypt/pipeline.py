@@ -44,13 +44,14 @@ from ..errors import (
     ConditionFailedError,
     DeadlineError,
     ObjectNotFoundError,
+    RefusedObjectError,
 )
-from ..objects import ObjectRef
+from ..objects import ObjectRef, version_or_none
 from ..rootkey.keys import RootKey
 from .admission import SAFETY_SECONDS, check_size, refuse, staged_key
 from .events import ObjectEvent
 from .ordering import Decision, Source, Staged, decide, older_versions
-from .origin import fit, source_metadata
+from .origin import SOURCE_BUCKET, fit, source_metadata
 from .verification import check_staged, verify_write, written_version
 
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ class Pipeline:
         # The version S3 reports, even when the event named none: in a versioned bucket only a
         # version-exact delete removes the plaintext (a plain delete would add a delete marker).
         source = Source(
-            ref=ObjectRef(ref.bucket, ref.key, reader.ref.version_id or None),
+            ref=ObjectRef(ref.bucket, ref.key, version_or_none(reader.ref.version_id)),
             etag=reader.etag.strip('"'),
             size=reader.content_length,
             content_type=reader.content_type,
@@ -245,6 +246,15 @@ class Pipeline:
     def _settle(self, source: Source, staged: Staged | None, target: ObjectRef) -> Outcome | None:
         """The outcome when what is staged makes writing needless (already there, or newer);
         None when the source must be written."""
+        staged_from = staged.metadata.get(SOURCE_BUCKET) if staged is not None else None
+        if staged_from is not None and staged_from != source.ref.bucket:
+            # Two landing buckets map a key to the same staged key: either object would replace
+            # or be taken for the other. Kept for a person (rename it, or give each bucket its
+            # own prefix) rather than decided here.
+            raise RefusedObjectError(
+                f"{source.ref} refused: its staged key {target} holds the object of landing bucket "
+                f"{staged_from!r}; the plaintext is kept"
+            )
         decision = decide(source, staged, lambda: self._is_current(source))
         if decision is Decision.ALREADY_STAGED and staged is not None:
             compressed = self.settings.compression is Compression.GZIP

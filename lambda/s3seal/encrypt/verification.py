@@ -12,16 +12,27 @@ S3-compatible store, or moto's multipart completion), a HEAD checks length, enve
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from .. import storage
 from ..envelope import EnvelopeMetadata
-from ..errors import MetadataError, ObjectNotFoundError, VerificationError
+from ..errors import MetadataError, ObjectNotFoundError, StorageError, VerificationError
 from ..objects import ObjectRef
 from .origin import SOURCE_ETAG
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+
+def _discard(s3: S3Client, target: ObjectRef, written: storage.UploadResult) -> None:
+    # A failed delete changes nothing: the VerificationError raised next keeps the plaintext.
+    with suppress(StorageError):
+        storage.delete_version(
+            s3,
+            ObjectRef(target.bucket, target.key, written_version(written)),
+            if_match=written.etag,
+        )
 
 
 def verify_write(
@@ -37,6 +48,9 @@ def verify_write(
     check_metadata(target, sent, envelope, source_etag)
     if written.crc32 is not None and written.stored_crc32 is not None:
         if written.stored_crc32 != written.crc32:
+            # Removed before raising, so that a redelivery cannot take it for a staged object
+            # ("already staged" checks length and envelope only); the retry writes it again.
+            _discard(s3, target, written)
             raise VerificationError(
                 f"{target} failed verification: S3 stored CRC32 {written.stored_crc32}, "
                 f"{written.crc32} was written"
