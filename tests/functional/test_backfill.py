@@ -504,3 +504,21 @@ def test_an_inventory_the_stacks_role_cannot_read_is_refused(world: World) -> No
     assert f"reads inventories only under s3://{world.backfill}/inventory/" in out["Error"]
     code, out = world.run(f"s3://{world.landing}/in/", "--inventory", url)
     assert code == 2 and "give no prefix" in out["Error"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'"b","a.csv","1"\n', gzip.compress(b"\xff\xfe not utf-8\n")],
+    ids=["not-gzip", "not-utf8"],
+)
+def test_an_inventory_file_that_cannot_be_read_is_a_one_line_error(
+    world: World, moto_endpoint: str, body: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = put_inventory(world, [[world.landing, "a.csv", "1"]], "Bucket, Key, Size")
+    data = f"inventory/{world.landing}/all/data/part-0.csv.gz"
+    world.clients.s3.put_object(Bucket=world.backfill, Key=data, Body=body)
+    argv = ["backfill", f"s3://{world.landing}", "--inventory", url, "--dryrun"]
+    code = main([*argv, "--endpoint-url", moto_endpoint, "--region", REGION])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert len(err.strip().splitlines()) == 1 and data in err, err

@@ -236,18 +236,30 @@ def _inventory_rows(
     s3: S3Client, bucket: str, doc: Mapping[str, Any], columns: list[str]
 ) -> Iterator[Listed]:
     size_at = columns.index("Size") if "Size" in columns else None
+    key_at = columns.index("Key")
     for entry in doc.get("files", []):
-        key = str(entry["key"])
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("key"), str):
+            raise BackfillError(f"inventory manifest: a file entry without a key: {entry!r:.200}")
+        key = entry["key"]
         try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"]
         except (ClientError, BotoCoreError) as exc:
             raise aws_failure(exc, f"read the inventory file s3://{bucket}/{key}") from None
-        text = gzip.decompress(body).decode("utf-8")
-        for row in csv.reader(io.StringIO(text)):
-            if not row:
-                continue
-            size = row[size_at] if size_at is not None and size_at < len(row) else ""
-            yield Listed(row[columns.index("Key")], None, int(size) if size.isdigit() else 0)
+        # Streamed: an inventory file can hold millions of rows.
+        text = io.TextIOWrapper(gzip.GzipFile(fileobj=body), encoding="utf-8", newline="")
+        try:
+            for row in csv.reader(text):
+                if not row:
+                    continue
+                size = row[size_at] if size_at is not None and size_at < len(row) else ""
+                yield Listed(row[key_at], None, int(size) if size.isdigit() else 0)
+        except (OSError, EOFError, UnicodeDecodeError, csv.Error, IndexError) as exc:
+            raise BackfillError(
+                f"inventory file s3://{bucket}/{key}: not a gzipped CSV inventory "
+                f"with a Key column ({type(exc).__name__}: {exc})"
+            ) from None
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_failure(exc, f"read the inventory file s3://{bucket}/{key}") from None
 
 
 # --- the job ------------------------------------------------------------------------------------
