@@ -7,9 +7,8 @@ function fails at start (its init phase) instead of on the first object.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from .envelope import Format
 from .errors import ConfigError
@@ -57,8 +56,7 @@ class Compression(StrEnum):
         return ".gz" if self is Compression.GZIP else ""
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Everything the encrypting function is configured with."""
 
     staging_bucket: str

@@ -12,9 +12,8 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -50,8 +49,7 @@ _NOT_FOUND = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404", "No
 _CONDITION_FAILED = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
 
 
-@dataclass
-class ObjectReader:
+class ObjectReader(NamedTuple):
     """An open GET: what S3 said about the object, and its body as an iterator of chunks."""
 
     ref: ObjectRef
@@ -154,8 +152,7 @@ def head_object(client: S3Client, ref: ObjectRef) -> dict[str, Any]:
         raise translate(exc, "cannot inspect", ref) from None
 
 
-@dataclass(frozen=True)
-class Condition:
+class Condition(NamedTuple):
     """A conditional write: create only (``If-None-Match: *``) or replace only ``if_match``."""
 
     if_match: str | None = None
@@ -170,8 +167,7 @@ class Condition:
 CREATE_ONLY = Condition()
 
 
-@dataclass(frozen=True)
-class UploadResult:
+class UploadResult(NamedTuple):
     version_id: str | None
     etag: str
     size: int

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 
 import pytest
 from hypothesis import given, settings
@@ -141,7 +140,7 @@ def test_metadata_round_trips(description: dict[str, str], fmt: Format, length: 
     # V3 does not write the plaintext length (the AWS V3 writers do not)
     expected = encryptor.metadata
     if fmt is Format.V3:
-        expected = dataclasses.replace(expected, unencrypted_length=None)
+        expected = expected._replace(unencrypted_length=None)
     assert parsed == expected
     assert parsed.description == description
     assert parsed.to_metadata() == written

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
 from ..errors import EventError
@@ -32,8 +31,7 @@ class Trigger(StrEnum):
     BATCH_OPERATIONS = "batch-operations"
 
 
-@dataclass(frozen=True)
-class ObjectEvent:
+class ObjectEvent(NamedTuple):
     """One object that was created, as an event describes it."""
 
     ref: ObjectRef
@@ -46,14 +44,12 @@ class ObjectEvent:
     """The event name (``ObjectCreated:Put``...), for logs."""
 
 
-@dataclass(frozen=True)
-class BatchTask:
+class BatchTask(NamedTuple):
     task_id: str
     event: ObjectEvent
 
 
-@dataclass(frozen=True)
-class BatchJob:
+class BatchJob(NamedTuple):
     schema: str
     invocation_id: str
     tasks: list[BatchTask]

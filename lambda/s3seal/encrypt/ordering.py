@@ -7,10 +7,9 @@ and the record that answers it later for events without a sequencer.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -30,8 +29,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     """The landing object as it is now."""
 
     ref: ObjectRef
@@ -42,8 +40,7 @@ class Source:
     last_modified: datetime | None = None
 
 
-@dataclass(frozen=True)
-class Staged:
+class Staged(NamedTuple):
     """What the staged object says about where it came from."""
 
     etag: str

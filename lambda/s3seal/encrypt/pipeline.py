@@ -32,10 +32,9 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .. import storage
 from ..config import Compression, Settings
@@ -70,8 +69,7 @@ class Action(StrEnum):
     SKIPPED = "skipped"
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What happened to one object."""
 
     action: Action
@@ -342,8 +340,7 @@ class Pipeline:
             storage.delete_version(self._s3, source.ref, if_match=source.etag)
 
 
-@dataclass(frozen=True)
-class _Job:
+class _Job(NamedTuple):
     """One object being staged: what every attempt at writing it needs."""
 
     source: Source
@@ -353,8 +350,7 @@ class _Job:
     remaining_seconds: Callable[[], float] | None
 
 
-@dataclass(frozen=True)
-class _Attempt:
+class _Attempt(NamedTuple):
     """One encryption of the source, ready to be written."""
 
     write: storage.Write

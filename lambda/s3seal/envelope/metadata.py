@@ -10,8 +10,8 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from .errors import MetadataError, NotEncryptedError, UnsupportedAlgorithmError, v3_failure
 from .suites import (
@@ -94,8 +94,7 @@ def needs_instruction_file(metadata: Mapping[str, str]) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class EnvelopeMetadata:
+class EnvelopeMetadata(NamedTuple):
     """What an encrypted object's metadata says about its envelope."""
 
     format: Format

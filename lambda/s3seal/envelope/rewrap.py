@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from dataclasses import replace
 
 from .errors import MetadataError, WrongRootKeyError, v3_failure
 from .metadata import EnvelopeMetadata, Format, describe
@@ -60,7 +59,7 @@ def rewrap(
     data_key = data_key_of(envelope, old_root)
     wrapped = envelope.wrap.wrap(new_root, data_key, envelope.content)
     matdesc = envelope.matdesc if description is None else describe(description)
-    result = replace(envelope, wrapped_key=wrapped, matdesc=matdesc)
+    result = envelope._replace(wrapped_key=wrapped, matdesc=matdesc)
     # Check before anyone writes it: the new envelope yields the same data key (and, for V3, the
     # unchanged commitment still matches it).
     if not hmac.compare_digest(data_key_of(result, new_root), data_key):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hmac
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import (
@@ -64,8 +64,7 @@ V1_DECRYPT_FAILED = (
 )
 
 
-@dataclass(frozen=True)
-class _DataKeyMaterial:
+class _DataKeyMaterial(NamedTuple):
     """The random parts of one envelope; tests pass fixed ones to get known answers."""
 
     data_key: bytes
@@ -214,7 +213,7 @@ class Encryptor:
         """
         if not self._finished:
             return self.metadata
-        return replace(self.metadata, unencrypted_length=self._seen)
+        return self.metadata._replace(unencrypted_length=self._seen)
 
 
 class Decryptor:

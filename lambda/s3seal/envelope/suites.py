@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import keywrap
@@ -42,8 +42,7 @@ def check_root_key(root_key: bytes) -> None:
         )
 
 
-@dataclass(frozen=True)
-class ContentSuite:
+class ContentSuite(NamedTuple):
     """How the object body is encrypted with the data key."""
 
     cek_alg: str
@@ -70,8 +69,7 @@ CONTENT_SUITES = {suite.cek_alg: suite for suite in (AES_CBC, AES_GCM)}
 """The V2 ``x-amz-cek-alg`` values s3seal reads."""
 
 
-@dataclass(frozen=True)
-class CommittingSuite:
+class CommittingSuite(NamedTuple):
     """A V3 key-committing algorithm suite: every parameter of its HKDF and content encryption.
 
     Source: shared/docs/s3-cse-v3.md sections 1 and 3 (the AWS specification's key-derivation.md).
@@ -138,8 +136,7 @@ ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY = CommittingSuite(
 )
 
 
-@dataclass(frozen=True)
-class WrapSuite:
+class WrapSuite(NamedTuple):
     """How the data key is wrapped under the root key (the ``x-amz-wrap-alg`` of V2)."""
 
     wrap_alg: str

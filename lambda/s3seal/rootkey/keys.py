@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -198,8 +198,7 @@ class CachedRootKey:
         self._cached = None
 
 
-@dataclass(frozen=True)
-class KeyVersion:
+class KeyVersion(NamedTuple):
     """One version of a root-key secret, as Secrets Manager lists it."""
 
     version_id: str
