@@ -420,15 +420,17 @@ def test_dryrun_of_an_unversioned_bucket(
     assert (doc["Objects"], doc["Bytes"], doc["Versioned"]) == (3, 6, False)
 
 
-def test_a_missing_bucket_or_stack_is_a_setup_error_in_one_line(
+def test_a_missing_bucket_or_stack_is_one_line(
     moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     common = ["--endpoint-url", moto_endpoint, "--region", REGION]
     assert main(["backfill", "s3://no-such-bucket-s3seal", "--dryrun", *common]) == 5
     assert "NoSuchBucket" in capsys.readouterr().err
-    assert main(["backfill", "s3://whatever", "--stack-name", "NoSuchStack", *common]) == 5
+    # A stack that is not there is a usage mistake (its name or region), as for status.
+    assert main(["backfill", "s3://whatever", "--stack-name", "NoSuchStack", *common]) == 2
     err = capsys.readouterr().err
-    assert "stack NoSuchStack not found" in err and len(err.strip().splitlines()) == 1
+    assert "no stack NoSuchStack in this account and region" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 # --- an inventory report --------------------------------------------------------------------------

@@ -9,9 +9,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from ..errors import AwsSetupError, ConfigError
+from ..errors import ConfigError
 from ..names import (
     OUTPUT_BACKFILL_BUCKET,
     OUTPUT_BACKFILL_ROLE_ARN,
@@ -28,7 +26,6 @@ from ..operate.backfill import (
     JobTarget,
     Manifest,
     Progress,
-    aws_failure,
     create_job,
     job_progress,
     job_request,
@@ -37,6 +34,8 @@ from ..operate.backfill import (
     survey,
     write_manifest,
 )
+from ..operate.resources import stack_outputs
+from .options import non_negative_int
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -88,7 +87,7 @@ def register(commands: Any, aws_parent: argparse.ArgumentParser) -> None:
         f"[s3://<{OUTPUT_BACKFILL_BUCKET}>/{REPORT_PREFIX}]",
     )
     cmd.add_argument(
-        "--priority", type=_non_negative, default=10, help="job priority (%(default)s)"
+        "--priority", type=non_negative_int, default=10, help="job priority (%(default)s)"
     )
     cmd.add_argument(
         "--report-scope", choices=REPORT_SCOPES, default="AllTasks", help="(%(default)s)"
@@ -207,23 +206,9 @@ def _target(args: argparse.Namespace, aws: Clients, landing: str) -> tuple[JobTa
     return target, home
 
 
-def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:
-    """The stack's outputs by key; a missing stack is a setup mistake (wrong region or name)."""
-    try:
-        [found] = cloudformation.describe_stacks(StackName=stack)["Stacks"]
-    except (ClientError, BotoCoreError) as exc:
-        if isinstance(exc, ClientError) and "does not exist" in str(exc):
-            raise AwsSetupError(
-                f"stack {stack} not found in this account and region: pass --stack-name, or "
-                "--role-arn, --function-arn and --report-to"
-            ) from None
-        raise aws_failure(exc, f"read the outputs of stack {stack}") from None
-    return {out["OutputKey"]: out["OutputValue"] for out in found.get("Outputs", [])}
-
-
 def _output(outputs: dict[str, str], key: str, stack: str) -> str:
     if key not in outputs:
-        raise AwsSetupError(
+        raise ConfigError(
             f"stack {stack} has no output {key}: deploy this version of s3seal, or pass "
             "--role-arn, --function-arn and --report-to"
         )
@@ -257,14 +242,4 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not 0 <= value < 3600:
         raise argparse.ArgumentTypeError(f"{value} is not between 0 and 3600 seconds")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
     return value

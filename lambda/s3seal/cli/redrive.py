@@ -8,7 +8,8 @@ import sys
 from typing import Any
 
 from ..operate.redrive import Method, Moved, redrive
-from .status import Clients, add_resources, positive, resources, sqs_client
+from .options import positive_int
+from .status import Clients, add_resources, resources, sqs_client
 
 
 def register(commands: Any, aws_parent: argparse.ArgumentParser) -> None:
@@ -24,7 +25,7 @@ def register(commands: Any, aws_parent: argparse.ArgumentParser) -> None:
     add_resources(command, "queue_url", "dlq_url")
     command.add_argument(
         "--max",
-        type=positive,
+        type=positive_int,
         metavar="N",
         help="move at most N messages, one at a time (receive, send, delete)",
     )

@@ -11,6 +11,7 @@ from .. import names
 from ..objects import parse_s3_prefix
 from ..operate import aws_calls, health
 from ..operate.resources import Resources, resolve
+from .options import non_negative_int, positive_int
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -78,21 +79,21 @@ def register(commands: Any, aws_parent: argparse.ArgumentParser) -> None:
     add_resources(status, "landing", "staging", "queue_url", "dlq_url", "loader_function")
     status.add_argument(
         "--older-than",
-        type=_non_negative,
+        type=non_negative_int,
         default=health.DEFAULT_OLDER_THAN_MINUTES,
         metavar="MINUTES",
         help="landing objects older than this count as stuck (default: %(default)s)",
     )
     status.add_argument(
         "--batch-older-than",
-        type=_non_negative,
+        type=non_negative_int,
         default=health.DEFAULT_BATCH_OLDER_THAN_MINUTES,
         metavar="MINUTES",
         help="a load batch planned or submitted longer ago counts as stuck (default: %(default)s)",
     )
     status.add_argument(
         "--scan-limit",
-        type=positive,
+        type=positive_int,
         default=health.DEFAULT_SCAN_LIMIT,
         metavar="N",
         help="list at most N landing objects; beyond, counts are lower bounds (default: "
@@ -228,22 +229,3 @@ def _iso(moment: datetime) -> str:
 
 def _url(value: str) -> str:
     return value if "://" in value else f"s3://{value}"
-
-
-def _whole(text: str, minimum: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text}") from None
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"must be at least {minimum}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    return _whole(text, 0)
-
-
-def positive(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    return _whole(text, 1)
