@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import names
 from ..objects import parse_s3_prefix
-from ..operate import aws_calls, health
+from ..operate import health
 from ..operate.resources import Resources, resolve
 from .options import non_negative_int, positive_int
 
@@ -55,12 +55,12 @@ def resources(args: argparse.Namespace, aws: Clients, *needed: str) -> Resources
         args.stack_name,
         overrides,
         needed,
-        lambda: aws_calls.client(lambda: aws.client("cloudformation"), "CloudFormation"),
+        lambda: aws.client("cloudformation"),
     )
 
 
 def sqs_client(aws: Clients) -> SQSClient:
-    client: SQSClient = aws_calls.client(lambda: aws.client("sqs"), "SQS")
+    client: SQSClient = aws.client("sqs")
     return client
 
 
@@ -107,11 +107,11 @@ def run_status(args: argparse.Namespace, aws: Clients) -> int:
     where = resources(args, aws, "landing", "staging", "queue_url", "dlq_url", "loader_function")
     assert where.landing and where.staging and where.queue_url and where.dlq_url
     landing = parse_s3_prefix(_url(where.landing))
-    s3: S3Client = aws_calls.client(lambda: aws.s3, "S3")
+    s3: S3Client = aws.s3
     status = health.gather(
         s3=s3,
         sqs=sqs_client(aws),
-        cloudwatch=aws_calls.client(lambda: aws.client("cloudwatch"), "CloudWatch"),
+        cloudwatch=aws.client("cloudwatch"),
         landing=landing.bucket,
         landing_prefix=landing.key,
         staging=parse_s3_prefix(_url(where.staging)).bucket,

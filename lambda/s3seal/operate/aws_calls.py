@@ -5,15 +5,12 @@ says what was being done to what."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import AwsSetupError, S3SealError, aws_reason, is_aws_setup_failure
-
-T = TypeVar("T")
 
 
 def translate(exc: ClientError | BotoCoreError, action: str, target: object) -> S3SealError:
@@ -31,12 +28,3 @@ def calling(action: str, target: object) -> Iterator[None]:
         yield
     except (ClientError, BotoCoreError) as exc:
         raise translate(exc, action, target) from None
-
-
-def client(factory: Callable[[], T], service: str) -> T:
-    """A client from ``factory``: an unknown profile, no region or a malformed endpoint URL
-    (botocore raises ValueError for that one) is an AwsSetupError naming the service."""
-    try:
-        return factory()
-    except (BotoCoreError, ValueError) as exc:
-        raise AwsSetupError(f"cannot use {service}: {exc}") from None

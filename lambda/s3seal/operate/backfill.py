@@ -29,6 +29,7 @@ from ..errors import (
     S3SealError,
     aws_error_code,
     aws_reason,
+    is_aws_setup_failure,
 )
 from ..objects import ObjectRef, parse_s3_url
 
@@ -53,17 +54,14 @@ INVOCATION_SCHEMA = "2.0"
 REPORT_SCOPES = ("AllTasks", "FailedTasksOnly")
 DONE = frozenset({"Complete", "Failed", "Cancelled"})
 
-_SETUP_CODES = frozenset(
-    {"AccessDenied", "AccessDeniedException", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-     "ExpiredToken", "UnrecognizedClientException", "InvalidClientTokenId", "NoSuchBucket"}
-)  # fmt: skip
 _ARN = re.compile(r"^arn:(?P<partition>aws[a-z-]*):(?P<service>[a-z0-9-]+):[a-z0-9-]*:(?P<account>\d{12}):.+$")  # fmt: skip  # noqa: E501
 
 
 def aws_failure(exc: ClientError | BotoCoreError, action: str) -> S3SealError:
-    """An AWS failure during a backfill: setup mistakes (credentials, access, a missing bucket or
-    stack, no region, a bad endpoint) as AwsSetupError, anything else as BackfillError."""
-    if isinstance(exc, BotoCoreError) or aws_error_code(exc) in _SETUP_CODES:
+    """An AWS failure during a backfill: setup mistakes (credentials, access, no region, a bad
+    endpoint; and a landing bucket that is not there, a wrong name or region) as AwsSetupError,
+    anything else as BackfillError."""
+    if is_aws_setup_failure(exc) or aws_error_code(exc) == "NoSuchBucket":
         return AwsSetupError(f"{action}: {aws_reason(exc)}")
     return BackfillError(f"{action}: {aws_reason(exc)}")
 
