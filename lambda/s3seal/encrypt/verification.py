@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .. import storage
 from ..envelope import EnvelopeMetadata
 from ..errors import MetadataError, ObjectNotFoundError, StorageError, VerificationError
-from ..objects import ObjectRef
+from ..objects import ObjectRef, version_or_none
 from .origin import SOURCE_ETAG
 
 if TYPE_CHECKING:
@@ -115,4 +115,4 @@ def written_version(written: storage.UploadResult) -> str | None:
     suspended; ``null`` is not named in a later request (moto refuses it where a bucket was
     never versioned, and there the key's current object is the one just written anyway).
     """
-    return None if written.version_id in (None, "", "null") else written.version_id
+    return version_or_none(written.version_id)
